@@ -1,0 +1,3 @@
+module github.com/trusthandoff/trusthandoff-go
+
+go 1.26
