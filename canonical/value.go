@@ -101,7 +101,9 @@ type SyntaxError struct {
 	Msg    string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg) }
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+}
 
 // Unwrap lets callers test errors.Is(err, ErrSyntax).
 func (e *SyntaxError) Unwrap() error { return ErrSyntax }
