@@ -1,0 +1,127 @@
+package packet
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/reason"
+)
+
+// Sign sets the packet's signature_algo, public_key and signature, signing under rule r
+// (Rule04 unless you need to interoperate with a 0.3.3 verifier). from_agent must be the
+// signer's agent id, or empty to have it filled in.
+//
+// Under rule 0.3.3 the context is first sorted by key at every level: the reference
+// verifies 0.3.3 packets in wire order and the wire is sorted, so only a sorted context
+// survives the round trip.
+func (p *Packet) Sign(s identity.Signer, r Rule) error {
+	pub := s.Public()
+	pemText := identity.PublicKeyPEM(pub)
+	id := identity.AgentID(pemText)
+	switch p.FromAgent {
+	case "":
+		p.FromAgent = id
+	case id:
+	default:
+		return fmt.Errorf("packet: from_agent %q is not the signer's agent id %q", p.FromAgent, id)
+	}
+	if !validUTF8(p.PacketID, p.TaskID, p.ToAgent, p.Nonce, p.Intent) {
+		return errors.New("packet: a string field is not valid UTF-8")
+	}
+	if p.Context.Kind != canonical.Object {
+		p.Context = canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{}}
+	}
+	if p.MemoryRefs == nil {
+		p.MemoryRefs = []string{}
+	}
+	if p.Permissions.AllowedActions == nil {
+		p.Permissions.AllowedActions = []string{}
+	}
+	if r == Rule033 {
+		sortKeys(&p.Context)
+		if p.AIProvenance != nil {
+			sortKeys(p.AIProvenance)
+		}
+	} else if r != Rule04 {
+		return fmt.Errorf("packet: unknown signing rule %q (want %q or %q)", r, Rule04, Rule033)
+	}
+	p.SignatureAlgo = "Ed25519"
+	p.PublicKey = pemText
+	msg, err := p.SigningBytes(nil, r)
+	if err != nil {
+		return fmt.Errorf("packet: %w", err)
+	}
+	sig, err := s.Sign(msg)
+	if err != nil {
+		return fmt.Errorf("packet: signing: %w", err)
+	}
+	if len(sig) != ed25519.SignatureSize {
+		return fmt.Errorf("packet: signer returned a %d-byte signature", len(sig))
+	}
+	p.Signature = base64.StdEncoding.EncodeToString(sig)
+	return nil
+}
+
+func sortKeys(v *canonical.Value) {
+	switch v.Kind {
+	case canonical.Object:
+		slices.SortFunc(v.Obj, func(a, b canonical.Member) int { return strings.Compare(a.Key, b.Key) })
+		for i := range v.Obj {
+			sortKeys(&v.Obj[i].Value)
+		}
+	case canonical.Array:
+		for i := range v.Arr {
+			sortKeys(&v.Arr[i])
+		}
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// VerifySignature reports which rule p's signature verifies under with pub, trying rule
+// 0.4 first, then 0.3.3. It checks the signature only: identity binding, time and policy
+// are the pipeline's job. The error is a *reason.Error (unsupported_algorithm,
+// malformed_envelope or invalid_signature).
+func (p *Packet) VerifySignature(pub ed25519.PublicKey) (Rule, error) {
+	if p.SignatureAlgo != "Ed25519" {
+		return "", reason.New(reason.UnsupportedAlgorithm, fmt.Sprintf("signature_algo %q is not supported (only Ed25519)", p.SignatureAlgo))
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return "", reason.New(reason.MalformedEnvelope, "public key is not a 32-byte Ed25519 key")
+	}
+	sig, err := SignatureBytes(p.Signature)
+	if err != nil {
+		return "", err
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for _, r := range [...]Rule{Rule04, Rule033} {
+		msg, err := p.SigningBytes((*bp)[:0], r)
+		if err != nil {
+			return "", reason.Wrap(reason.MalformedEnvelope, "packet cannot be canonicalized", err)
+		}
+		*bp = msg
+		if ed25519.Verify(pub, msg, sig) {
+			return r, nil
+		}
+	}
+	return "", reason.New(reason.InvalidSignature, "signature does not verify under rule 0.4 or 0.3.3")
+}
+
+// NewID returns a random 128-bit identifier in hex, for packet ids, task ids and nonces.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("packet: crypto/rand failed: " + err.Error()) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
