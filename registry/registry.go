@@ -1,0 +1,206 @@
+// Package registry maps agent ids to their Ed25519 public keys, with validity windows
+// (key rotation with an overlap window), roles (approver) and agent revocation.
+//
+// A registry is a JSON file (see Load and Save); an in-memory Registry indexes it for the
+// verification hot path, where a key is matched by its exact SPKI PEM text, so no PEM is
+// parsed per verification.
+package registry
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/reason"
+)
+
+// Roles an agent can hold.
+const RoleApprover = "approver"
+
+// Overlap window limits for key rotation (DESIGN §8).
+const (
+	DefaultOverlap = 30 * time.Second
+	MaxOverlap     = 300 * time.Second
+)
+
+// Key is one registered public key of an agent and the window in which it is valid.
+type Key struct {
+	PublicKey string     `json:"public_key"`           // canonical SPKI PEM
+	NotBefore *time.Time `json:"not_before,omitempty"` // nil: valid from the start of time
+	NotAfter  *time.Time `json:"not_after,omitempty"`  // nil: no end
+	// RotatedAt is set when the key was replaced; between RotatedAt and NotAfter it is
+	// still accepted, and each use is flagged token_overlap_used.
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
+
+	pub ed25519.PublicKey
+}
+
+// Agent is one registered agent.
+type Agent struct {
+	Keys      []*Key     `json:"keys"`
+	Roles     []string   `json:"roles,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// HasRole reports whether the agent holds role.
+func (a *Agent) HasRole(role string) bool { return slices.Contains(a.Roles, role) }
+
+// Registry is a set of agents. It is safe for concurrent use.
+type Registry struct {
+	mu     sync.RWMutex
+	agents map[string]*Agent
+}
+
+// New returns an empty registry.
+func New() *Registry { return &Registry{agents: map[string]*Agent{}} }
+
+// Add registers pub for agentID (derived from the key when empty) with roles, valid from
+// notBefore (nil: the start of time). Adding a key an agent already has only merges roles.
+func (r *Registry) Add(agentID string, pub ed25519.PublicKey, roles []string, notBefore *time.Time) (string, error) {
+	pemText := identity.PublicKeyPEM(pub)
+	if agentID == "" {
+		agentID = identity.AgentID(pemText)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.agents[agentID]
+	if a == nil {
+		a = &Agent{}
+		r.agents[agentID] = a
+	}
+	for _, role := range roles {
+		if !a.HasRole(role) {
+			a.Roles = append(a.Roles, role)
+		}
+	}
+	slices.Sort(a.Roles)
+	for _, k := range a.Keys {
+		if k.PublicKey == pemText {
+			return agentID, nil
+		}
+	}
+	a.Keys = append(a.Keys, &Key{PublicKey: pemText, NotBefore: notBefore, pub: pub})
+	return agentID, nil
+}
+
+// Rotate makes newPub the agent's current key from at, and keeps every key that is valid
+// at that instant usable until at+overlap (the overlap window).
+func (r *Registry) Rotate(agentID string, newPub ed25519.PublicKey, at time.Time, overlap time.Duration) error {
+	if overlap < 0 || overlap > MaxOverlap {
+		return fmt.Errorf("overlap %v is outside 0..%v", overlap, MaxOverlap)
+	}
+	pemText := identity.PublicKeyPEM(newPub)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.agents[agentID]
+	if a == nil {
+		return fmt.Errorf("agent %s is not registered", agentID)
+	}
+	for _, k := range a.Keys {
+		if k.PublicKey == pemText {
+			return fmt.Errorf("agent %s already has this key", agentID)
+		}
+	}
+	end := at.Add(overlap).UTC()
+	rotated := at.UTC()
+	for _, k := range a.Keys {
+		if k.validAt(at) {
+			k.RotatedAt = &rotated
+			k.NotAfter = &end
+		}
+	}
+	a.Keys = append(a.Keys, &Key{PublicKey: pemText, NotBefore: &rotated, pub: newPub})
+	return nil
+}
+
+// Revoke revokes an agent from at: its keys and everything it signed stop verifying.
+func (r *Registry) Revoke(agentID string, at time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.agents[agentID]
+	if a == nil {
+		return fmt.Errorf("agent %s is not registered", agentID)
+	}
+	if a.RevokedAt == nil {
+		t := at.UTC()
+		a.RevokedAt = &t
+	}
+	return nil
+}
+
+// Agent returns a copy of the agent's record.
+func (r *Registry) Agent(agentID string) (Agent, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a, ok := r.agents[agentID]
+	if !ok {
+		return Agent{}, false
+	}
+	return *a, true
+}
+
+// IDs returns every agent id, sorted.
+func (r *Registry) IDs() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	ids := make([]string, 0, len(r.agents))
+	for id := range r.agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (k *Key) validAt(at time.Time) bool {
+	return (k.NotBefore == nil || !at.Before(*k.NotBefore)) && (k.NotAfter == nil || at.Before(*k.NotAfter))
+}
+
+// Binding is the result of a successful Resolve.
+type Binding struct {
+	PublicKey   ed25519.PublicKey
+	OverlapUsed bool // the key was rotated out and is inside its overlap window
+}
+
+// Resolve binds agentID to the key spelled pemText at instant at. Errors are
+// *reason.Error: unknown_agent, agent_revoked, public_key_mismatch.
+func (r *Registry) Resolve(agentID, pemText string, at time.Time) (Binding, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a := r.agents[agentID]
+	if a == nil {
+		return Binding{}, reason.New(reason.UnknownAgent, fmt.Sprintf("agent %s is not registered", agentID))
+	}
+	if a.RevokedAt != nil && !at.Before(*a.RevokedAt) {
+		return Binding{}, reason.New(reason.AgentRevoked, fmt.Sprintf("agent %s was revoked at %s", agentID, a.RevokedAt.Format(time.RFC3339)))
+	}
+	for _, k := range a.Keys {
+		if k.PublicKey != pemText {
+			continue
+		}
+		if !k.validAt(at) {
+			return Binding{}, reason.New(reason.PublicKeyMismatch, fmt.Sprintf("the key is registered for %s but not valid at %s", agentID, at.UTC().Format(time.RFC3339)))
+		}
+		return Binding{PublicKey: k.pub, OverlapUsed: k.RotatedAt != nil && !at.Before(*k.RotatedAt)}, nil
+	}
+	return Binding{}, reason.New(reason.PublicKeyMismatch, fmt.Sprintf("public_key is not a registered key of %s", agentID))
+}
+
+// KeyValid reports whether pub is a key of agentID valid at at, and the agent is not
+// revoked then. It serves capability chain and approval verification.
+func (r *Registry) KeyValid(agentID string, pub ed25519.PublicKey, at time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a := r.agents[agentID]
+	if a == nil || (a.RevokedAt != nil && !at.Before(*a.RevokedAt)) {
+		return false
+	}
+	for _, k := range a.Keys {
+		if k.pub.Equal(pub) && k.validAt(at) {
+			return true
+		}
+	}
+	return false
+}
