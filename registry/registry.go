@@ -204,3 +204,11 @@ func (r *Registry) KeyValid(agentID string, pub ed25519.PublicKey, at time.Time)
 	}
 	return false
 }
+
+// HasRole reports whether agentID is registered with role.
+func (r *Registry) HasRole(agentID, role string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a := r.agents[agentID]
+	return a != nil && a.HasRole(role)
+}

@@ -1,0 +1,54 @@
+// Package audit defines audit events in the reference's JSONL shape and the sinks that
+// record them.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Event types. The first five are the reference's; the rest are this project's.
+const (
+	PacketAccepted     = "packet_accepted"
+	PacketRejected     = "packet_rejected"
+	CapabilityStale    = "capability_stale"
+	TokenOverlapUsed   = "token_overlap_used"
+	AIGeneratedPayload = "ai_generated_payload"
+	ReplayDetected     = "replay_detected"
+	ApprovalRecorded   = "approval_recorded"
+	Revocation         = "revocation"
+)
+
+// Event is one audit record. The first six fields are the reference's; Payload carries the
+// event-specific data.
+type Event struct {
+	EventID        string         `json:"event_id"`
+	EventType      string         `json:"event_type"`
+	Timestamp      time.Time      `json:"timestamp"`
+	ProducerID     string         `json:"producer_id"`
+	CorrelationID  string         `json:"correlation_id"`
+	IdempotencyKey string         `json:"idempotency_key"`
+	Payload        map[string]any `json:"payload"`
+}
+
+// Sink records events. Emit must not retain ev after returning.
+type Sink interface {
+	Emit(ctx context.Context, ev Event) error
+}
+
+// Discard is a Sink that drops every event.
+var Discard Sink = discard{}
+
+type discard struct{}
+
+func (discard) Emit(context.Context, Event) error { return nil }
+
+// MarshalLine returns ev as one JSON line.
+func MarshalLine(ev Event) ([]byte, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
