@@ -1,0 +1,205 @@
+package capability
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/reason"
+)
+
+// Option configures [Issue] and [Derive].
+type Option func(*issueConfig)
+
+type issueConfig struct {
+	id     string
+	issuer string
+}
+
+// WithID sets the capability id (default: a random UUID from [NewID]). Ids must be unique:
+// revocation is by id.
+func WithID(id string) Option { return func(c *issueConfig) { c.id = id } }
+
+// WithIssuerAgent sets issuer_agent for a registry that names the signer with an id other
+// than the one derived from its key (the default, identity.AgentIDOf).
+func WithIssuerAgent(agentID string) Option { return func(c *issueConfig) { c.issuer = agentID } }
+
+// NewID returns a random version-4 UUID, the form of the reference's capability ids.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("capability: crypto/rand failed: " + err.Error()) // never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// Issue creates a root capability: signer grants subject perms under constraints (nil for
+// none) from issuedAt until expiresAt. issuer_agent is the signer's agent id and
+// public_key its SPKI PEM. Times are recorded in UTC with microsecond precision.
+func Issue(signer identity.Signer, subject string, perms Permissions, constraints *Constraints, issuedAt, expiresAt time.Time, opts ...Option) (*Capability, error) {
+	c, err := build(signer, subject, perms, constraints, issuedAt, expiresAt, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.sign(signer); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Derive creates a child of parent: the signer, who must be parent's subject, grants
+// subject a part of parent's authority. The child is signed with the signer's own key and
+// carries that key (the reference's derive_capability_token copies the parent's key, so its
+// children never verify). Derive refuses, with a *reason.Error of code
+// capability_escalation, to build a child wider than parent (see [VerifyChain]). Pass nil
+// constraints to inherit the parent's. Derive sees only the parent: when the parent's
+// constraints are null, constraints inherited from further up are checked by VerifyChain.
+func Derive(parent *Capability, signer identity.Signer, subject string, perms Permissions, constraints *Constraints, issuedAt, expiresAt time.Time, opts ...Option) (*Capability, error) {
+	if parent == nil {
+		return nil, reason.New(reason.CapabilityInvalid, "capability: no parent to derive from")
+	}
+	c, err := build(signer, subject, perms, constraints, issuedAt, expiresAt, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.IssuerAgent != parent.SubjectAgent {
+		return nil, reason.New(reason.CapabilityInvalid, fmt.Sprintf("capability: the deriving agent %s is not the parent's subject %s", c.IssuerAgent, parent.SubjectAgent))
+	}
+	pid := parent.CapabilityID
+	c.ParentCapabilityID = &pid
+	if err := attenuates(parent, c, parent.Constraints); err != nil {
+		return nil, err
+	}
+	if err := c.sign(signer); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func build(signer identity.Signer, subject string, perms Permissions, constraints *Constraints, issuedAt, expiresAt time.Time, opts []Option) (*Capability, error) {
+	invalid := func(format string, args ...any) error {
+		return reason.New(reason.CapabilityInvalid, "capability: "+fmt.Sprintf(format, args...))
+	}
+	if signer == nil {
+		return nil, invalid("no signer")
+	}
+	pub := signer.Public()
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, invalid("signer's public key is not a 32-byte Ed25519 key")
+	}
+	cfg := issueConfig{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.id == "" {
+		cfg.id = NewID()
+	}
+	pemText := identity.PublicKeyPEM(pub)
+	if cfg.issuer == "" {
+		cfg.issuer = identity.AgentID(pemText)
+	}
+	if subject == "" {
+		return nil, invalid("no subject agent")
+	}
+	for _, t := range [...]time.Time{issuedAt, expiresAt} {
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return nil, invalid("time %s is outside years 1-9999", t)
+		}
+	}
+	c := &Capability{
+		CapabilityID:  cfg.id,
+		IssuerAgent:   cfg.issuer,
+		SubjectAgent:  subject,
+		Permissions:   clonePermissions(perms),
+		Constraints:   cloneConstraints(constraints),
+		IssuedAt:      canonical.TimestampOf(issuedAt.UTC()),
+		ExpiresAt:     canonical.TimestampOf(expiresAt.UTC()),
+		SignatureAlgo: Algorithm,
+		PublicKey:     pemText,
+		pub:           pub,
+		pubText:       pemText,
+	}
+	if c.ExpiresAt.Micros <= c.IssuedAt.Micros {
+		return nil, invalid("expires_at must be after issued_at")
+	}
+	if m := c.Permissions.MaxToolCalls; m != nil && *m < 0 {
+		return nil, invalid("max_tool_calls is negative")
+	}
+	if k := c.Constraints; k != nil && k.MaxRuntimeSeconds != nil && *k.MaxRuntimeSeconds < 0 {
+		return nil, invalid("max_runtime_seconds is negative")
+	}
+	// A Go string may hold invalid UTF-8, which has no JSON spelling that decodes back to it.
+	strs := append([]string{c.CapabilityID, c.IssuerAgent, c.SubjectAgent}, c.Permissions.AllowedActions...)
+	if k := c.Constraints; k != nil && k.DataBoundary != nil {
+		strs = append(strs, *k.DataBoundary)
+	}
+	for _, s := range strs {
+		if !utf8.ValidString(s) {
+			return nil, invalid("a string field is not valid UTF-8")
+		}
+	}
+	return c, nil
+}
+
+// sign fills in the signature. It checks what the signer returned, since a Signer may be
+// remote.
+func (c *Capability) sign(signer identity.Signer) error {
+	msg := c.SigningBytes()
+	sig, err := signer.Sign(msg)
+	if err != nil {
+		return fmt.Errorf("capability: signing: %w", err)
+	}
+	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(c.pub, msg, sig) {
+		return fmt.Errorf("capability: the signer returned an invalid signature")
+	}
+	c.Signature = base64.StdEncoding.EncodeToString(sig)
+	c.sig, c.sigText = [ed25519.SignatureSize]byte(sig), c.Signature
+	return nil
+}
+
+func clonePermissions(p Permissions) Permissions {
+	out := Permissions{AllowedActions: slices.Clone(p.AllowedActions)}
+	if out.AllowedActions == nil {
+		out.AllowedActions = []string{}
+	}
+	if p.MaxToolCalls != nil {
+		n := *p.MaxToolCalls
+		out.MaxToolCalls = &n
+	}
+	return out
+}
+
+func cloneConstraints(c *Constraints) *Constraints {
+	if c == nil {
+		return nil
+	}
+	out := &Constraints{RequiresHumanReview: c.RequiresHumanReview}
+	if c.MaxRuntimeSeconds != nil {
+		n := *c.MaxRuntimeSeconds
+		out.MaxRuntimeSeconds = &n
+	}
+	if c.DataBoundary != nil {
+		s := *c.DataBoundary
+		out.DataBoundary = &s
+	}
+	return out
+}
