@@ -481,7 +481,7 @@ type badSigner struct {
 	err error
 }
 
-func (s badSigner) Public() ed25519.PublicKey     { return s.pub }
+func (s badSigner) Public() ed25519.PublicKey   { return s.pub }
 func (s badSigner) Sign([]byte) ([]byte, error) { return s.sig, s.err }
 
 func TestCreate(t *testing.T) {
