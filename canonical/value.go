@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -120,7 +122,14 @@ func Parse(data []byte, lim Limits) (Value, error) {
 	if len(data) > maxBytes {
 		return Value{}, &SyntaxError{Offset: maxBytes, Msg: fmt.Sprintf("input is %d bytes, over the %d-byte limit", len(data), maxBytes)}
 	}
-	p := parser{data: data, maxDepth: maxDepth}
+	p := parserPool.Get().(*parser)
+	defer func() {
+		clear(p.members[:cap(p.members)]) // drop references to the input's strings
+		clear(p.values[:cap(p.values)])
+		p.data = nil
+		parserPool.Put(p)
+	}()
+	p.data, p.pos, p.maxDepth = data, 0, maxDepth
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -133,11 +142,42 @@ func Parse(data []byte, lim Limits) (Value, error) {
 	return v, nil
 }
 
+var parserPool = sync.Pool{New: func() any { return new(parser) }}
+
+// interned holds the keys of every TrustHandoff object, so parsing them allocates nothing.
+var interned = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"packet", "chain", "capabilities", "approvals", "packet_ids", "agents", "hops", "agent_id",
+		"delegated_permissions", "packet_id", "task_id", "from_agent", "to_agent", "issued_at",
+		"expires_at", "nonce", "capability_token", "intent", "task_type", "goal", "context",
+		"memory_refs", "permissions", "allowed_actions", "max_tool_calls", "constraints",
+		"max_runtime_seconds", "data_boundary", "requires_human_review", "provenance",
+		"origin_workflow", "delegation_depth", "signature_algo", "signature", "public_key",
+		"risk_level", "ttl_seconds", "ai_provenance", "source", "Ed25519", "read", "write",
+		"capability_id", "issuer_agent", "subject_agent", "parent_capability_id",
+		"version", "approval_id", "packet_digest", "approver", "decision", "note",
+		"status", "outcome_hash", "timestamp_ms", "signed_by", "agent_pubkey_fingerprint", "reason_hash",
+	} {
+		m[k] = k
+	}
+	return m
+}()
+
 type parser struct {
 	data     []byte
 	pos      int
 	maxDepth int
+	// Scratch stacks: members and elements are collected here and copied into one
+	// exact-size slice per container, so a container costs one allocation, not a
+	// doubling series.
+	members []Member
+	values  []Value
 }
+
+// dupIndexAt is the member count from which duplicate keys are found with a map instead of
+// a linear scan, so a hostile object with many keys costs O(n), not O(n²).
+const dupIndexAt = 16
 
 func (p *parser) errorf(format string, args ...any) error {
 	return &SyntaxError{Offset: p.pos, Msg: fmt.Sprintf(format, args...)}
@@ -192,13 +232,14 @@ func (p *parser) object(depth int) (Value, error) {
 		return Value{}, p.errorf("nesting deeper than %d", p.maxDepth)
 	}
 	p.pos++ // '{'
-	v := Value{Kind: Object}
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		v.Obj = []Member{}
-		return v, nil
+		return Value{Kind: Object, Obj: []Member{}}, nil
 	}
+	base := len(p.members)
+	defer func() { p.members = p.members[:base] }()
+	var index map[string]struct{}
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -209,10 +250,26 @@ func (p *parser) object(depth int) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		for i := range v.Obj {
-			if v.Obj[i].Key == key {
-				return Value{}, &SyntaxError{Offset: keyAt, Msg: fmt.Sprintf("duplicate object key %q", key)}
+		dup := false
+		if n := len(p.members) - base; n < dupIndexAt {
+			for i := base; i < len(p.members); i++ {
+				if p.members[i].Key == key {
+					dup = true
+					break
+				}
 			}
+		} else {
+			if index == nil {
+				index = make(map[string]struct{}, 2*n)
+				for i := base; i < len(p.members); i++ {
+					index[p.members[i].Key] = struct{}{}
+				}
+			}
+			_, dup = index[key]
+			index[key] = struct{}{}
+		}
+		if dup {
+			return Value{}, &SyntaxError{Offset: keyAt, Msg: fmt.Sprintf("duplicate object key %q", key)}
 		}
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
@@ -224,7 +281,7 @@ func (p *parser) object(depth int) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		v.Obj = append(v.Obj, Member{Key: key, Value: val})
+		p.members = append(p.members, Member{Key: key, Value: val})
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return Value{}, p.errorf("unexpected end of input in object")
@@ -234,7 +291,7 @@ func (p *parser) object(depth int) (Value, error) {
 			p.pos++
 		case '}':
 			p.pos++
-			return v, nil
+			return Value{Kind: Object, Obj: slices.Clone(p.members[base:])}, nil
 		default:
 			return Value{}, p.errorf("expected ',' or '}' in object")
 		}
@@ -246,19 +303,20 @@ func (p *parser) array(depth int) (Value, error) {
 		return Value{}, p.errorf("nesting deeper than %d", p.maxDepth)
 	}
 	p.pos++ // '['
-	v := Value{Kind: Array, Arr: []Value{}}
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return v, nil
+		return Value{Kind: Array, Arr: []Value{}}, nil
 	}
+	base := len(p.values)
+	defer func() { p.values = p.values[:base] }()
 	for {
 		p.skipSpace()
 		val, err := p.value(depth)
 		if err != nil {
 			return Value{}, err
 		}
-		v.Arr = append(v.Arr, val)
+		p.values = append(p.values, val)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return Value{}, p.errorf("unexpected end of input in array")
@@ -268,7 +326,7 @@ func (p *parser) array(depth int) (Value, error) {
 			p.pos++
 		case ']':
 			p.pos++
-			return v, nil
+			return Value{Kind: Array, Arr: slices.Clone(p.values[base:])}, nil
 		default:
 			return Value{}, p.errorf("expected ',' or ']' in array")
 		}
@@ -284,9 +342,12 @@ func (p *parser) string() (string, error) {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c == '"' {
-			s := string(p.data[start:p.pos])
+			raw := p.data[start:p.pos]
 			p.pos++
-			return s, nil
+			if s, ok := interned[string(raw)]; ok { // no allocation for known names
+				return s, nil
+			}
+			return string(raw), nil
 		}
 		if c == '\\' || c < 0x20 || c >= 0x80 {
 			break
