@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trusthandoff/trusthandoff-go/replay"
+	"github.com/trusthandoff/trusthandoff-go/revocation"
+	pebblestore "github.com/trusthandoff/trusthandoff-go/store/pebble"
+)
+
+// stateFlags select where nonces and revocations live.
+type stateFlags struct {
+	dir      string
+	redisURL string
+	lockWait time.Duration
+}
+
+func (s *stateFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&s.dir, "state", "", "state directory for nonces and revocations (default: $XDG_STATE_HOME/trusthandoff or ~/.local/state/trusthandoff)")
+	c.Flags().StringVar(&s.redisURL, "redis", "", "share state through Redis instead, e.g. redis://127.0.0.1:6379/0")
+	c.Flags().DurationVar(&s.lockWait, "state-lock-wait", 10*time.Second, "how long to wait for another process holding the state directory")
+	c.MarkFlagsMutuallyExclusive("state", "redis")
+}
+
+// state is an open state backend.
+type state struct {
+	replay      replay.Store
+	revocations revocation.Store
+	close       func() error
+}
+
+func (s *state) Close() error { return s.close() }
+
+// defaultStateDir follows the XDG base directory spec.
+func defaultStateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "trusthandoff"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --state given and no home directory: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "trusthandoff"), nil
+}
+
+func openState(ctx context.Context, f *stateFlags) (*state, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if f.redisURL != "" {
+		return openRedisState(ctx, f.redisURL)
+	}
+	dir := f.dir
+	if dir == "" {
+		var err error
+		if dir, err = defaultStateDir(); err != nil {
+			return nil, usageErr("%v", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, unavailable(fmt.Errorf("state directory: %w", err))
+	}
+	// Another CLI process may hold the directory for a few milliseconds: wait for it.
+	deadline := time.Now().Add(f.lockWait)
+	for {
+		st, err := pebblestore.Open(dir, pebblestore.Config{SweepInterval: -1})
+		if err == nil {
+			return &state{replay: st, revocations: st, close: st.Close}, nil
+		}
+		if !errors.Is(err, pebblestore.ErrLocked) || time.Now().After(deadline) {
+			return nil, unavailable(fmt.Errorf("state %s: %w", dir, err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, unavailable(ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/packet"
+	"github.com/trusthandoff/trusthandoff-go/reason"
+	"github.com/trusthandoff/trusthandoff-go/revocation"
+	"github.com/trusthandoff/trusthandoff-go/verify"
+)
+
+type verifyFlags struct {
+	registry, at, auditLog         string
+	strict, requireCap, insecure   bool
+	aiWrite                        bool
+	maxBytes, maxDepth, approvals  int
+	skew, grace                    time.Duration
+	state                          stateFlags
+}
+
+func verifyCmd() *cobra.Command {
+	var f verifyFlags
+	c := &cobra.Command{
+		Use:   "verify [--registry REG] [--state DIR | --redis URL] [--at RFC3339] [--strict] [FILE|-]",
+		Short: "Verify a handoff envelope through the whole pipeline and print the decision",
+		Long: `Verify a DelegationEnvelope (from FILE, or stdin) through the whole pipeline: strict parsing,
+identity binding against the registry, signature (rule 0.4 or 0.3.3), time window and TTL
+policy, capability chain, delegation depth and loops, human approvals, then replay (the
+nonce is consumed only by a packet that passed everything else).
+
+Prints {"decision", "reason", "packet_id", "detail"} and exits 0 for ACCEPT, 1 for REJECT
+(unparsable input included), 2 for a usage error, 3 when the state store is unavailable.
+Nonces and revocations persist in --state (default: the user's state directory) or in
+Redis (--redis), shared with 'trusthandoff revoke'.`,
+		Example: `  trusthandoff verify --registry reg.json env.json
+  trusthandoff verify --registry reg.json --strict --state /var/lib/trusthandoff - < env.json
+  trusthandoff verify --registry reg.json --at 2026-04-01T12:00:30Z old-env.json   # forensics`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			reg, err := loadRegistry(f.registry)
+			if err != nil {
+				return err
+			}
+			now, err := parseAt(f.at)
+			if err != nil {
+				return err
+			}
+			if f.maxBytes <= 0 {
+				return usageErr("--max-bytes must be positive")
+			}
+			data, err := readInput(c, args, int64(f.maxBytes))
+			if err != nil {
+				return err
+			}
+			st, err := openState(c.Context(), &f.state)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opts := []verify.Option{
+				verify.WithRevocations(st.revocations),
+				verify.WithTimePolicy(packet.TimePolicy{Skew: f.skew, Grace: f.grace, Strict: f.strict}),
+				verify.WithLimits(canonical.Limits{MaxBytes: f.maxBytes}),
+				verify.WithMaxDepth(f.maxDepth),
+				verify.WithApprovalThreshold(f.approvals),
+			}
+			if f.requireCap {
+				opts = append(opts, verify.WithRequireCapability())
+			}
+			if f.aiWrite {
+				opts = append(opts, verify.WithAIWriteApproval())
+			}
+			if f.insecure {
+				fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: --insecure-unsigned-approval honours the sender's own context[\"human_approval\"]")
+				opts = append(opts, verify.WithInsecureUnsignedApproval())
+			}
+			if f.auditLog != "" {
+				sink, err := openAuditLog(f.auditLog)
+				if err != nil {
+					return usageErr("--audit-log: %v", err)
+				}
+				defer sink.Close()
+				opts = append(opts, verify.WithAudit(sink, "trusthandoff-cli"))
+			}
+			v, err := verify.New(reg, st.replay, opts...)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			d := v.VerifyAt(c.Context(), data, now)
+			if err := printJSON(c, d); err != nil {
+				return err
+			}
+			switch {
+			case d.Reason == reason.StoreUnavailable:
+				return &exitError{code: exitUnavailable}
+			case !d.Accepted():
+				return &exitError{code: exitRejected}
+			}
+			return nil
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.registry, "registry", "", "agent registry file")
+	fl.StringVar(&f.at, "at", "", "verify as of this RFC 3339 instant (forensics); default now")
+	fl.BoolVar(&f.strict, "strict", false, "strict TTL mode: risk_level required, window capped at the policy TTL (recommended)")
+	fl.BoolVar(&f.requireCap, "require-capability", false, "reject handoffs that carry no capability")
+	fl.BoolVar(&f.aiWrite, "ai-write-approval", false, "require a human approval for AI-generated write handoffs")
+	fl.BoolVar(&f.insecure, "insecure-unsigned-approval", false, "INSECURE compatibility: accept the reference's unsigned context[\"human_approval\"]")
+	fl.IntVar(&f.maxBytes, "max-bytes", canonical.DefaultMaxBytes, "largest envelope accepted")
+	fl.IntVar(&f.maxDepth, "max-depth", 5, "maximum delegation depth")
+	fl.IntVar(&f.approvals, "approvals", 1, "signed approvals required when review is required")
+	fl.DurationVar(&f.skew, "skew", packet.DefaultSkew, "allowed clock skew (max 300s)")
+	fl.DurationVar(&f.grace, "grace", 0, "allowed lateness after expiry (max 60s)")
+	fl.StringVar(&f.auditLog, "audit-log", "", "append an audit event per decision to this JSONL file")
+	f.state.register(c)
+	return c
+}
+
+func revokeCmd() *cobra.Command {
+	var st stateFlags
+	var capID, agentID string
+	c := &cobra.Command{
+		Use:   "revoke [--state DIR | --redis URL] (--capability ID | --agent-id ID)",
+		Short: "Revoke a capability (and everything derived from it) or an agent",
+		Long: `Record a revocation in the state store that 'trusthandoff verify' (and every sidecar sharing
+the store) consults. Revoking a capability revokes every capability derived from it; revoking
+an agent revokes its keys and every capability it issued.`,
+		Example: "  trusthandoff revoke --capability 3f2a…\n  trusthandoff revoke --redis redis://127.0.0.1:6379/0 --agent-id agent:abc",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if (capID == "") == (agentID == "") {
+				return usageErr("give exactly one of --capability or --agent-id")
+			}
+			e := revocation.Entry{Kind: revocation.KindCapability, ID: capID, At: time.Now().UTC()}
+			if agentID != "" {
+				e.Kind, e.ID = revocation.KindAgent, agentID
+			}
+			s, err := openState(c.Context(), &st)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.revocations.Revoke(c.Context(), e); err != nil {
+				if errors.Is(err, revocation.ErrUnavailable) {
+					return unavailable(err)
+				}
+				return usageErr("%v", err)
+			}
+			return printJSON(c, map[string]any{"revoked": e.Kind, "id": e.ID, "at": e.At})
+		},
+	}
+	c.Flags().StringVar(&capID, "capability", "", "capability_id to revoke")
+	c.Flags().StringVar(&agentID, "agent-id", "", "agent id to revoke")
+	st.register(c)
+	return c
+}
+
+var _ = context.Background
