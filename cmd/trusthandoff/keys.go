@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/ed25519"
-	"fmt"
 	"os"
 	"time"
 
@@ -222,4 +221,3 @@ func parseAt(at string) (time.Time, error) {
 	return t, nil
 }
 
-var _ = fmt.Sprint

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,10 +13,10 @@ import (
 
 type signFlags struct {
 	key, to, intent, risk, contextJSON, rule, taskID, taskType, goal, aiSource, dataBoundary string
-	actions, capabilities, memoryRefs                                                          []string
-	maxToolCalls, maxRuntime, depth                                                            int64
-	ttl                                                                                        time.Duration
-	requiresReview                                                                             bool
+	actions, capabilities, memoryRefs                                                        []string
+	maxToolCalls, maxRuntime, depth                                                          int64
+	ttl                                                                                      time.Duration
+	requiresReview                                                                           bool
 }
 
 func signCmd() *cobra.Command {
@@ -266,5 +264,3 @@ to "approvals". The packet's own signature is checked first: nobody approves a f
 	return c
 }
 
-var _ = os.Stdout
-var _ = strings.TrimSpace

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -16,12 +15,12 @@ import (
 )
 
 type verifyFlags struct {
-	registry, at, auditLog         string
-	strict, requireCap, insecure   bool
-	aiWrite                        bool
-	maxBytes, maxDepth, approvals  int
-	skew, grace                    time.Duration
-	state                          stateFlags
+	registry, at, auditLog        string
+	strict, requireCap, insecure  bool
+	aiWrite                       bool
+	maxBytes, maxDepth, approvals int
+	skew, grace                   time.Duration
+	state                         stateFlags
 }
 
 func verifyCmd() *cobra.Command {
@@ -161,4 +160,3 @@ an agent revokes its keys and every capability it issued.`,
 	return c
 }
 
-var _ = context.Background
