@@ -220,4 +220,3 @@ func parseAt(at string) (time.Time, error) {
 	}
 	return t, nil
 }
-

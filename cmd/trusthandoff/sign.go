@@ -263,4 +263,3 @@ to "approvals". The packet's own signature is checked first: nobody approves a f
 	c.Flags().StringVar(&note, "note", "", "free-text note recorded in the signed approval")
 	return c
 }
-

@@ -159,4 +159,3 @@ an agent revokes its keys and every capability it issued.`,
 	st.register(c)
 	return c
 }
-
