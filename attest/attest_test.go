@@ -43,6 +43,11 @@ func (s *memStore) Record(_ context.Context, key []byte, expiresAt time.Time) (b
 
 var _ NonceStore = (*memStore)(nil)
 
+// forgetfulStore accepts every nonce (benchmarks).
+type forgetfulStore struct{}
+
+func (forgetfulStore) Record(context.Context, []byte, time.Time) (bool, error) { return true, nil }
+
 var (
 	testNow = time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
 	testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
