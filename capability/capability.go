@@ -70,117 +70,91 @@ func (c *Capability) JSON() []byte { return c.appendJSON(nil, false) }
 func (c *Capability) SigningBytes() []byte { return c.appendJSON(nil, true) }
 
 // appendJSON appends the token JSON (signing false) or the signing bytes (signing true).
-// Keys are written in sorted order; every key is ASCII so the order is fixed.
+// Keys are written in sorted order; every key is ASCII so the order is fixed. Plain
+// functions threading dst (no encoder struct) keep a caller's stack buffer on the stack.
 func (c *Capability) appendJSON(dst []byte, signing bool) []byte {
-	e := encoder{dst: dst, comma: ",", colon: ":", times: canonical.ISOZ}
+	comma, colon, times := ",", ":", canonical.ISOZ
 	if signing {
-		e.comma, e.colon, e.times = ", ", ": ", canonical.PyStr
+		comma, colon, times = ", ", ": ", canonical.PyStr
 	}
-	e.open()
-	e.key("capability_id")
-	e.str(c.CapabilityID)
-	e.key("constraints")
+	dst = append(dst, '{')
+	dst = appendKey(dst, "", "capability_id", colon)
+	dst = appendStr(dst, c.CapabilityID)
+	dst = appendKey(dst, comma, "constraints", colon)
 	if k := c.Constraints; k == nil {
-		e.null()
+		dst = append(dst, "null"...)
 	} else {
-		e.open()
-		e.key("data_boundary")
-		e.optStr(k.DataBoundary)
-		e.key("max_runtime_seconds")
-		e.optInt(k.MaxRuntimeSeconds)
-		e.key("requires_human_review")
-		e.bool(k.RequiresHumanReview)
-		e.close()
+		dst = append(dst, '{')
+		dst = appendKey(dst, "", "data_boundary", colon)
+		dst = appendOptStr(dst, k.DataBoundary)
+		dst = appendKey(dst, comma, "max_runtime_seconds", colon)
+		dst = appendOptInt(dst, k.MaxRuntimeSeconds)
+		dst = appendKey(dst, comma, "requires_human_review", colon)
+		dst = strconv.AppendBool(dst, k.RequiresHumanReview)
+		dst = append(dst, '}')
 	}
-	e.key("delegated_permissions")
-	e.open()
-	e.key("allowed_actions")
-	e.dst = append(e.dst, '[')
+	dst = appendKey(dst, comma, "delegated_permissions", colon)
+	dst = append(dst, '{')
+	dst = appendKey(dst, "", "allowed_actions", colon)
+	dst = append(dst, '[')
 	for i, a := range c.Permissions.AllowedActions {
 		if i > 0 {
-			e.dst = append(e.dst, e.comma...)
+			dst = append(dst, comma...)
 		}
-		e.str(a)
+		dst = appendStr(dst, a)
 	}
-	e.dst = append(e.dst, ']')
-	e.key("max_tool_calls")
-	e.optInt(c.Permissions.MaxToolCalls)
-	e.close()
-	e.key("expires_at")
-	e.time(c.ExpiresAt)
-	e.key("issued_at")
-	e.time(c.IssuedAt)
-	e.key("issuer_agent")
-	e.str(c.IssuerAgent)
-	e.key("parent_capability_id")
-	e.optStr(c.ParentCapabilityID)
-	e.key("public_key")
-	e.str(c.PublicKey)
+	dst = append(dst, ']')
+	dst = appendKey(dst, comma, "max_tool_calls", colon)
+	dst = appendOptInt(dst, c.Permissions.MaxToolCalls)
+	dst = append(dst, '}')
+	dst = appendKey(dst, comma, "expires_at", colon)
+	dst = appendTime(dst, c.ExpiresAt, times)
+	dst = appendKey(dst, comma, "issued_at", colon)
+	dst = appendTime(dst, c.IssuedAt, times)
+	dst = appendKey(dst, comma, "issuer_agent", colon)
+	dst = appendStr(dst, c.IssuerAgent)
+	dst = appendKey(dst, comma, "parent_capability_id", colon)
+	dst = appendOptStr(dst, c.ParentCapabilityID)
+	dst = appendKey(dst, comma, "public_key", colon)
+	dst = appendStr(dst, c.PublicKey)
 	if !signing {
-		e.key("signature")
-		e.str(c.Signature)
+		dst = appendKey(dst, comma, "signature", colon)
+		dst = appendStr(dst, c.Signature)
 	}
-	e.key("signature_algo")
-	e.str(c.SignatureAlgo)
-	e.key("subject_agent")
-	e.str(c.SubjectAgent)
-	e.close()
-	return e.dst
+	dst = appendKey(dst, comma, "signature_algo", colon)
+	dst = appendStr(dst, c.SignatureAlgo)
+	dst = appendKey(dst, comma, "subject_agent", colon)
+	dst = appendStr(dst, c.SubjectAgent)
+	return append(dst, '}')
 }
 
-// encoder writes the fixed-shape JSON of a capability in one of its two dialects.
-type encoder struct {
-	dst          []byte
-	comma, colon string
-	times        canonical.TimeStyle
-	first        bool // no member written yet in the current object
+// appendKey appends sep, the quoted key (ASCII, nothing to escape) and colon.
+func appendKey(dst []byte, sep, key, colon string) []byte {
+	dst = append(dst, sep...)
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"')
+	return append(dst, colon...)
 }
 
-func (e *encoder) open() { e.dst = append(e.dst, '{'); e.first = true }
+func appendStr(dst []byte, s string) []byte { return canonical.AppendString(dst, s, true) }
 
-func (e *encoder) close() { e.dst = append(e.dst, '}'); e.first = false }
-
-func (e *encoder) key(k string) {
-	if !e.first {
-		e.dst = append(e.dst, e.comma...)
-	}
-	e.first = false
-	e.dst = append(e.dst, '"')
-	e.dst = append(e.dst, k...)
-	e.dst = append(e.dst, '"')
-	e.dst = append(e.dst, e.colon...)
-}
-
-func (e *encoder) null() { e.dst = append(e.dst, "null"...) }
-
-func (e *encoder) str(s string) { e.dst = canonical.AppendString(e.dst, s, true) }
-
-func (e *encoder) optStr(s *string) {
+func appendOptStr(dst []byte, s *string) []byte {
 	if s == nil {
-		e.null()
-		return
+		return append(dst, "null"...)
 	}
-	e.str(*s)
+	return appendStr(dst, *s)
 }
 
-func (e *encoder) optInt(n *int64) {
+func appendOptInt(dst []byte, n *int64) []byte {
 	if n == nil {
-		e.null()
-		return
+		return append(dst, "null"...)
 	}
-	e.dst = strconv.AppendInt(e.dst, *n, 10)
+	return strconv.AppendInt(dst, *n, 10)
 }
 
-func (e *encoder) bool(b bool) {
-	if b {
-		e.dst = append(e.dst, "true"...)
-	} else {
-		e.dst = append(e.dst, "false"...)
-	}
-}
-
-func (e *encoder) time(ts canonical.Timestamp) {
-	e.dst = append(e.dst, '"')
-	e.dst = canonical.AppendTimestamp(e.dst, ts, e.times)
-	e.dst = append(e.dst, '"')
+func appendTime(dst []byte, ts canonical.Timestamp, style canonical.TimeStyle) []byte {
+	dst = append(dst, '"')
+	dst = canonical.AppendTimestamp(dst, ts, style)
+	return append(dst, '"')
 }

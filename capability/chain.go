@@ -20,7 +20,7 @@ type Registry interface {
 const DefaultSkew = 30 * time.Second
 
 // VerifyOption configures [VerifyChain].
-type VerifyOption func(*verifyConfig)
+type VerifyOption func(verifyConfig) verifyConfig
 
 type verifyConfig struct {
 	skew time.Duration
@@ -29,7 +29,7 @@ type verifyConfig struct {
 // WithSkew sets the tolerated clock skew for issued_at (default [DefaultSkew]; negative
 // means zero). Bounding it (DESIGN §5 caps the packet skew at 300 s) is the caller's policy.
 func WithSkew(d time.Duration) VerifyOption {
-	return func(c *verifyConfig) { c.skew = max(d, 0) }
+	return func(c verifyConfig) verifyConfig { c.skew = max(d, 0); return c }
 }
 
 // VerifySignature reports whether c's signature verifies under c's own public_key. It does
@@ -71,7 +71,7 @@ func (c *Capability) VerifySignature() bool {
 func VerifyChain(chain []*Capability, reg Registry, now time.Time, opts ...VerifyOption) error {
 	cfg := verifyConfig{skew: DefaultSkew}
 	for _, o := range opts {
-		o(&cfg)
+		cfg = o(cfg) // by value, so cfg stays on the stack
 	}
 	if len(chain) == 0 {
 		return reason.New(reason.CapabilityInvalid, "capability chain is empty")
@@ -108,7 +108,7 @@ func VerifyChain(chain []*Capability, reg Registry, now time.Time, opts ...Verif
 		}
 	}
 	// 2. Authenticity: each link is signed by a key registered for its issuer.
-	var buf [1024]byte
+	var buf [1024]byte // the signing bytes of each link in turn; stays on the stack
 	for i, c := range chain {
 		pub, sig, err := c.keys()
 		if err != nil {
