@@ -72,6 +72,7 @@ func mustTH(t *testing.T, want int, stdin string, args ...string) result {
 type world struct {
 	dir, reg, state string
 	ids             map[string]string
+	n               int // files written
 }
 
 func newWorld(t *testing.T) *world {
