@@ -72,7 +72,13 @@ func openState(ctx context.Context, f *stateFlags) (*state, error) {
 	for {
 		st, err := pebblestore.Open(dir, pebblestore.Config{SweepInterval: -1})
 		if err == nil {
-			return &state{replay: st, revocations: st, close: st.Close}, nil
+			// Short-lived CLI processes never see a background sweep; each one deletes the
+			// nonces that have expired so far instead (cheap: one scan of the expiry index).
+			closeFn := func() error {
+				_, serr := st.Sweep(context.Background())
+				return errors.Join(serr, st.Close())
+			}
+			return &state{replay: st, revocations: st, close: closeFn}, nil
 		}
 		if !errors.Is(err, pebblestore.ErrLocked) || time.Now().After(deadline) {
 			return nil, unavailable(fmt.Errorf("state %s: %w", dir, err))
