@@ -48,7 +48,7 @@ func TestIssue(t *testing.T) {
 	if c2.Permissions.AllowedActions == nil || string(c2.JSON()) == "" {
 		t.Fatal("nil actions must encode as []")
 	}
-	if NewID() == NewID() {
+	if a, b := NewID(), NewID(); a == b {
 		t.Fatal("NewID repeats")
 	}
 }

@@ -118,6 +118,16 @@ func TestReferenceVectors(t *testing.T) {
 			if (err == nil) != v.Expected.WithRegistry {
 				t.Fatalf("VerifyChain at %s = %v, want ok=%v", now, err, v.Expected.WithRegistry)
 			}
+			if v.Expected.WithRegistry {
+				// The same chain once its earliest link has expired.
+				end := chain[0].ExpiresAt.Micros
+				for _, c := range chain {
+					end = min(end, c.ExpiresAt.Micros)
+				}
+				if got := codeOf(VerifyChain(chain, reg, time.UnixMicro(end))); got != reason.CapabilityExpired {
+					t.Errorf("VerifyChain at %s = %s, want %s", time.UnixMicro(end).UTC(), got, reason.CapabilityExpired)
+				}
+			}
 			if err != nil {
 				if got, want := reason.Of(err, ""), wantCode[v.name]; got != want {
 					t.Errorf("VerifyChain code = %s, want %s (%v)", got, want, err)
