@@ -1,0 +1,120 @@
+package packet
+
+import (
+	"strings"
+	"time"
+	"testing"
+
+	"github.com/trusthandoff/trusthandoff-go/reason"
+)
+
+// TestStrictParsing mutates a valid reference envelope into each hostile spelling the
+// reference accepts and this project rejects (DESIGN §4).
+func TestStrictParsing(t *testing.T) {
+	base := loadPacketVectors(t, "packets_v0.4.0")["valid_02_typical_read.json"].WireEnvelopeJSON
+	if _, err := ParseEnvelope([]byte(base), Limits{}); err != nil {
+		t.Fatalf("base vector: %v", err)
+	}
+	sig := `"signature": "`
+	cases := []struct{ name, old, new string }{
+		{"duplicate packet key", `"nonce": `, `"nonce": "x", "nonce": `},
+		{"unknown packet field", `"goal": null`, `"goal": null, "is_admin": true`},
+		{"unknown envelope field", `{"chain"`, `{"extra": 1, "chain"`},
+		{"integer as string", `"ttl_seconds": 900`, `"ttl_seconds": "900"`},
+		{"integer as float", `"ttl_seconds": 900`, `"ttl_seconds": 900.0`},
+		{"boolean as string", `"ai_provenance": null`, `"ai_provenance": null, "constraints": {"requires_human_review": "yes"}`},
+		{"string as number", `"intent": "`, `"intent": 5, "x": "`},
+		{"NaN in context", `"context": {`, `"context": {"n": NaN, `},
+		{"naive datetime", `"issued_at": "2026-04-01T12:00:00+00:00"`, `"issued_at": "2026-04-01T12:00:00"`},
+		{"nanosecond datetime", `"issued_at": "2026-04-01T12:00:00+00:00"`, `"issued_at": "2026-04-01T12:00:00.000000001+00:00"`},
+		{"short signature", sig, sig + `AAAA`},
+		{"unpadded signature", `==", "signature_algo"`, `", "signature_algo"`},
+		{"url-safe signature", sig, sig + `-_`},
+		{"lone surrogate", `"intent": "`, `"intent": "\ud800`},
+		{"context not an object", `"context": {`, `"context": [], "y": {`},
+		{"actions not strings", `"permissions": {"allowed_actions": [`, `"permissions": {"allowed_actions": [1, `},
+		{"unknown permissions field", `"permissions": {"allowed_actions"`, `"permissions": {"admin": true, "allowed_actions"`},
+		{"no packet", `"packet": {`, `"pocket": {`},
+		{"huge ttl", `"ttl_seconds": 900`, `"ttl_seconds": 99999999999999999999`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(base, c.old) {
+				t.Fatalf("mutation anchor %q not in the vector", c.old)
+			}
+			in := strings.Replace(base, c.old, c.new, 1)
+			_, err := ParseEnvelope([]byte(in), Limits{})
+			if reason.Of(err, "") != reason.MalformedEnvelope {
+				t.Fatalf("got %v, want malformed_envelope", err)
+			}
+		})
+	}
+	if _, err := ParseEnvelope([]byte(base), Limits{MaxBytes: 512}); reason.Of(err, "") != reason.MalformedEnvelope {
+		t.Errorf("oversize envelope: %v", err)
+	}
+	if _, err := ParseEnvelope([]byte(strings.Replace(base, `"context": {`, `"context": {"d": `+strings.Repeat("[", 70)+strings.Repeat("]", 70)+`, `, 1)), Limits{}); err == nil {
+		t.Error("over-deep context accepted")
+	}
+}
+
+func TestValidateTimeTable(t *testing.T) {
+	v := loadPacketVectors(t, "packets_v0.4.0")["valid_02_typical_read.json"]
+	env, err := ParseEnvelope([]byte(v.WireEnvelopeJSON), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0 := env.Packet
+	issued := p0.IssuedAt.Time()
+	type tc struct {
+		name   string
+		mut    func(p *Packet)
+		offset int64 // seconds after issued_at
+		pol    TimePolicy
+		want   reason.Code
+	}
+	str := func(s string) *string { return &s }
+	i64 := func(n int64) *int64 { return &n }
+	cases := []tc{
+		{"valid", nil, 30, TimePolicy{}, reason.OK},
+		{"skew edge", nil, -30, TimePolicy{}, reason.OK},
+		{"beyond skew", nil, -31, TimePolicy{}, reason.IssuedInFuture},
+		{"custom skew", nil, -31, TimePolicy{Skew: 60e9}, reason.OK},
+		{"expiry edge", nil, 900, TimePolicy{}, reason.OK},
+		{"expired", nil, 901, TimePolicy{}, reason.Expired},
+		{"grace", nil, 901, TimePolicy{Grace: 5e9}, reason.OK},
+		{"ttl mismatch", func(p *Packet) { p.TTLSeconds = i64(899) }, 30, TimePolicy{}, reason.TTLPolicyMismatch},
+		{"unknown risk", func(p *Packet) { p.RiskLevel = str("medium") }, 30, TimePolicy{}, reason.UnsupportedRisk},
+		{"write window for read label, strict", func(p *Packet) { p.Permissions.AllowedActions = []string{"delete_user"} }, 30, TimePolicy{Strict: true}, reason.TTLPolicyMismatch},
+		{"write label, read window, default mode with ttl", func(p *Packet) { p.RiskLevel = str("write") }, 30, TimePolicy{}, reason.OK},
+		{"write label, read window, strict", func(p *Packet) { p.RiskLevel = str("write") }, 30, TimePolicy{Strict: true}, reason.TTLPolicyMismatch},
+		{"no risk level, strict", func(p *Packet) { p.RiskLevel = nil }, 30, TimePolicy{Strict: true}, reason.TTLPolicyMismatch},
+		{"legacy: no risk, no ttl, read actions", func(p *Packet) { p.RiskLevel, p.TTLSeconds = nil, nil }, 30, TimePolicy{}, reason.OK},
+		{"no ttl: window must equal the risk TTL", func(p *Packet) { p.TTLSeconds = nil; p.RiskLevel = str("write") }, 30, TimePolicy{}, reason.TTLPolicyMismatch},
+		{"empty window", func(p *Packet) { p.ExpiresAt = p.IssuedAt }, 0, TimePolicy{}, reason.MalformedTimeWindow},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := *p0
+			if c.mut != nil {
+				c.mut(&p)
+			}
+			err := ValidateTime(&p, issued.Add(timeSeconds(c.offset)), &c.pol)
+			if got := reason.Of(err, ""); got != c.want {
+				t.Fatalf("got %q (%v), want %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestDefaultActionRisk(t *testing.T) {
+	for action, want := range map[string]string{
+		"send_email": RiskWrite, "DELETE_user": RiskWrite, "post": RiskWrite, "transfer_funds": RiskWrite,
+		"draft_reply": RiskRead, "read_tickets": RiskRead, "search_kb": RiskRead, "summarize": RiskRead,
+	} {
+		if got := DefaultActionRisk(action); got != want {
+			t.Errorf("%s: %s, want %s", action, got, want)
+		}
+	}
+}
+
+func timeSeconds(s int64) time.Duration { return time.Duration(s) * time.Second }
