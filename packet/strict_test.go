@@ -2,8 +2,8 @@ package packet
 
 import (
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/trusthandoff/trusthandoff-go/reason"
 )

@@ -422,6 +422,7 @@ func TestOverlapFlag(t *testing.T) {
 // signAs signs p with a's key while keeping p.FromAgent (a rotated agent's id is not the
 // id derived from its new key).
 func signAs(p *packet.Packet, a agent) error {
+	p.Context = canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{}}
 	p.SignatureAlgo = "Ed25519"
 	p.PublicKey = identity.PublicKeyPEM(a.s.Public())
 	msg, err := p.SigningBytes(nil, packet.Rule04)
