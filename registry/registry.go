@@ -212,3 +212,29 @@ func (r *Registry) HasRole(agentID, role string) bool {
 	a := r.agents[agentID]
 	return a != nil && a.HasRole(role)
 }
+
+// SelfCertified is the registry-less mode of the reference: an agent id is valid for a key
+// exactly when it is the id derived from that key. It binds no identity to anything outside
+// the packet, so it proves only that the sender holds the key its id names; nobody holds the
+// approver role. Use a Registry in production.
+type SelfCertified struct{}
+
+// Resolve accepts pemText for agentID when agentID is derived from it.
+func (SelfCertified) Resolve(agentID, pemText string, _ time.Time) (Binding, error) {
+	pub, err := identity.ParsePublicKeyPEM(pemText)
+	if err != nil {
+		return Binding{}, reason.Wrap(reason.MalformedEnvelope, "public_key", err)
+	}
+	if identity.AgentID(pemText) != agentID {
+		return Binding{}, reason.New(reason.PublicKeyMismatch, fmt.Sprintf("from_agent %s is not the id of public_key (no registry: ids are self-certified)", agentID))
+	}
+	return Binding{PublicKey: pub}, nil
+}
+
+// KeyValid reports whether agentID is derived from pub.
+func (SelfCertified) KeyValid(agentID string, pub ed25519.PublicKey, _ time.Time) bool {
+	return len(pub) == ed25519.PublicKeySize && identity.AgentIDOf(pub) == agentID
+}
+
+// HasRole is always false: without a registry nobody is an approver.
+func (SelfCertified) HasRole(string, string) bool { return false }

@@ -170,12 +170,12 @@ func TestVerifyRejectsBadInputWithExit1(t *testing.T) {
 func TestUsageErrorsExit2(t *testing.T) {
 	w := newWorld(t)
 	for name, args := range map[string][]string{
-		"missing file":    {"verify", "--registry", w.reg, "--state", w.state, filepath.Join(w.dir, "nope.json")},
-		"unknown flag":    {"verify", "--bogus"},
-		"missing --to":    {"sign", "--key", w.key("alice"), "--intent", "x"},
-		"bad --at":        {"verify", "--registry", w.reg, "--at", "yesterday", "-"},
-		"unknown command": {"frobnicate"},
-		"no registry":     {"verify", "-"},
+		"missing file":     {"verify", "--registry", w.reg, "--state", w.state, filepath.Join(w.dir, "nope.json")},
+		"unknown flag":     {"verify", "--bogus"},
+		"missing --to":     {"sign", "--key", w.key("alice"), "--intent", "x"},
+		"bad --at":         {"verify", "--registry", w.reg, "--at", "yesterday", "-"},
+		"unknown command":  {"frobnicate"},
+		"registry missing": {"verify", "--registry", filepath.Join(w.dir, "none.json"), "-"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := mustTH(t, 2, "{}", args...)
@@ -193,6 +193,31 @@ func TestTamperedRejected(t *testing.T) {
 	wantReason(t, w.verify(t, 1, w.write(t, "t.json", tampered)), "REJECT", "invalid_signature")
 	// the forged copy did not burn the nonce: the real packet is still accepted
 	wantReason(t, w.verify(t, 0, w.write(t, "e.json", env)), "ACCEPT", "ok")
+}
+
+func TestVerifyWithoutRegistryIsSelfCertified(t *testing.T) {
+	w := newWorld(t)
+	env := mustTH(t, 0, "", "sign", "--key", w.key("alice"), "--to", w.ids["bob"], "--intent", "x", "--actions", "read").stdout
+	r := mustTH(t, 0, env, "verify", "--state", w.state, "-")
+	wantReason(t, r.json(t), "ACCEPT", "ok")
+	if !strings.Contains(r.stderr, "self-certified") {
+		t.Errorf("no warning: %q", r.stderr)
+	}
+	review := mustTH(t, 0, "", "sign", "--key", w.key("alice"), "--to", w.ids["bob"], "--intent", "x", "--requires-review").stdout
+	approved := mustTH(t, 0, "", "approve", "--key", w.key("olga"), "--envelope", w.write(t, "r.json", review)).stdout
+	wantReason(t, mustTH(t, 1, approved, "verify", "--state", w.state, "-").json(t), "REJECT", "approval_invalid")
+}
+
+func TestStoreUnavailableExit3(t *testing.T) {
+	w := newWorld(t)
+	env := mustTH(t, 0, "", "sign", "--key", w.key("alice"), "--to", w.ids["bob"], "--intent", "x").stdout
+	notADir := w.write(t, "file", "x")
+	r := mustTH(t, 3, env, "verify", "--registry", w.reg, "--state", filepath.Join(notADir, "state"), "-")
+	if !strings.HasPrefix(r.stderr, "trusthandoff: error: ") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	wantReason(t, r.json(t), "REJECT", "store_unavailable")
+	mustTH(t, 3, "", "revoke", "--state", filepath.Join(notADir, "state"), "--agent-id", "agent:x")
 }
 
 func TestDemo(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
+	"github.com/trusthandoff/trusthandoff-go/registry"
 	"github.com/trusthandoff/trusthandoff-go/revocation"
 	"github.com/trusthandoff/trusthandoff-go/verify"
 )
@@ -42,9 +43,15 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
   trusthandoff verify --registry reg.json --at 2026-04-01T12:00:30Z old-env.json   # forensics`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			reg, err := loadRegistry(f.registry)
-			if err != nil {
-				return err
+			var reg verify.Registry = registry.SelfCertified{}
+			if f.registry != "" {
+				r, err := loadRegistry(f.registry)
+				if err != nil {
+					return err
+				}
+				reg = r
+			} else {
+				fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: no --registry: agent ids are self-certified (id = hash of the packet's own key), as in the reference; nobody can approve")
 			}
 			now, err := parseAt(f.at)
 			if err != nil {
@@ -59,6 +66,17 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 			}
 			st, err := openState(c.Context(), &f.state)
 			if err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) && ee.code == exitUnavailable {
+					// Still answer with a decision, so scripts see a REJECT, not silence.
+					d := verify.Decision{Decision: verify.Reject, Reason: reason.StoreUnavailable, Detail: ee.err.Error()}
+					if env, perr := packet.ParseEnvelope(data, canonical.Limits{MaxBytes: f.maxBytes}); perr == nil {
+						d.PacketID = env.Packet.PacketID
+					}
+					if perr := printJSON(c, &d); perr != nil {
+						return perr
+					}
+				}
 				return err
 			}
 			defer st.Close()
@@ -105,7 +123,7 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.registry, "registry", "", "agent registry file")
+	fl.StringVar(&f.registry, "registry", "", "agent registry file (without it, ids are only self-certified: id = hash of the packet's key)")
 	fl.StringVar(&f.at, "at", "", "verify as of this RFC 3339 instant (forensics); default now")
 	fl.BoolVar(&f.strict, "strict", false, "strict TTL mode: risk_level required, window capped at the policy TTL (recommended)")
 	fl.BoolVar(&f.requireCap, "require-capability", false, "reject handoffs that carry no capability")
