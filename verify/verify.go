@@ -241,8 +241,11 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, d *De
 		return err
 	}
 	d.Rule = rule
-	if d.Digest, err = approval.Digest(p, rule); err != nil {
-		return reason.Wrap(reason.MalformedEnvelope, "packet digest", err)
+	// The digest names the packet in approvals; only handoffs that involve approvals pay for it.
+	if len(env.Approvals) > 0 || v.NeedsApproval(p) {
+		if d.Digest, err = approval.Digest(p, rule); err != nil {
+			return reason.Wrap(reason.MalformedEnvelope, "packet digest", err)
+		}
 	}
 	// 4. time window and TTL policy
 	if err := packet.ValidateTime(p, now, &v.time); err != nil {
@@ -543,7 +546,7 @@ func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) {
 	for _, t := range events {
 		ev := audit.Event{
 			EventID: packet.NewID(), EventType: t, Timestamp: now.UTC(), ProducerID: v.producer,
-			CorrelationID: d.PacketID, IdempotencyKey: t + ":" + d.PacketID + ":" + fmt.Sprintf("%x", d.Digest[:8]), Payload: payload,
+			CorrelationID: d.PacketID, IdempotencyKey: idempotencyKey(t, d), Payload: payload,
 		}
 		// An audit failure must not turn a decision around, but it must not vanish either:
 		// sinks report their own failures (the file sink fails closed on the next write).
@@ -556,4 +559,14 @@ func (d *Decision) packet() *packet.Packet {
 		return nil
 	}
 	return d.Envelope.Packet
+}
+
+// idempotencyKey identifies one event of one delivery attempt's outcome: a replayed
+// delivery repeats packet id and nonce but not the decision.
+func idempotencyKey(eventType string, d *Decision) string {
+	nonce := ""
+	if p := d.packet(); p != nil {
+		nonce = p.Nonce
+	}
+	return eventType + ":" + d.PacketID + ":" + nonce + ":" + string(d.Reason)
 }
