@@ -48,6 +48,9 @@ func Generate() (ed25519.PrivateKey, error) {
 // PublicKeyPEM returns the SPKI PEM text of pub exactly as the reference (Python
 // cryptography) writes it, trailing newline included. Agent ids hash this text.
 func PublicKeyPEM(pub ed25519.PublicKey) string {
+	if len(pub) == ed25519.PublicKeySize {
+		return string(appendPublicKeyPEM(make([]byte, 0, pemLen), pub))
+	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		panic("identity: marshal ed25519 public key: " + err.Error()) // unreachable for a 32-byte key
@@ -87,8 +90,36 @@ func AgentID(publicKeyPEM string) string {
 	return "agent:" + base64.StdEncoding.EncodeToString(sum[:])[:16]
 }
 
-// AgentIDOf is AgentID(PublicKeyPEM(pub)).
-func AgentIDOf(pub ed25519.PublicKey) string { return AgentID(PublicKeyPEM(pub)) }
+// AgentIDOf is AgentID(PublicKeyPEM(pub)), without building the PEM string on the heap.
+func AgentIDOf(pub ed25519.PublicKey) string {
+	if len(pub) != ed25519.PublicKeySize {
+		return AgentID(PublicKeyPEM(pub))
+	}
+	var buf [pemLen]byte
+	sum := sha256.Sum256(appendPublicKeyPEM(buf[:0], pub))
+	var id [44]byte
+	base64.StdEncoding.Encode(id[:], sum[:])
+	return "agent:" + string(id[:16])
+}
+
+// An Ed25519 SPKI is a fixed 12-byte DER header and the 32-byte key (RFC 8410), so its
+// PEM is fixed-size; writing it directly keeps agent ids off the x509 path.
+const (
+	pemHeader = "-----BEGIN PUBLIC KEY-----\n"
+	pemFooter = "\n-----END PUBLIC KEY-----\n"
+	pemLen    = len(pemHeader) + 60 + len(pemFooter)
+)
+
+var spkiPrefix = [12]byte{0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00}
+
+func appendPublicKeyPEM(dst []byte, pub ed25519.PublicKey) []byte {
+	var der [44]byte
+	copy(der[:12], spkiPrefix[:])
+	copy(der[12:], pub)
+	dst = append(dst, pemHeader...)
+	dst = base64.StdEncoding.AppendEncode(dst, der[:])
+	return append(dst, pemFooter...)
+}
 
 // Fingerprint is sha256 of the raw 32-byte public key (the attestation key fingerprint and
 // the replay key namespace).

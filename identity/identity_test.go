@@ -106,3 +106,18 @@ func TestKeyFiles(t *testing.T) {
 		t.Error("a directory loaded as a key")
 	}
 }
+
+func TestFastPEMMatchesX509(t *testing.T) {
+	for range 50 {
+		k, _ := Generate()
+		pub := NewKeySigner(k).Public()
+		der, _ := x509.MarshalPKIXPublicKey(pub)
+		want := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		if got := PublicKeyPEM(pub); got != want {
+			t.Fatalf("fast PEM differs:\n%s\n%s", got, want)
+		}
+		if AgentIDOf(pub) != AgentID(want) {
+			t.Fatal("AgentIDOf differs from AgentID(PEM)")
+		}
+	}
+}

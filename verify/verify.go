@@ -475,10 +475,16 @@ func truthy(v *canonical.Value) bool {
 	return false
 }
 
-// ReplayKey is the replay store key of a packet: sha256(sender key fingerprint || nonce).
+// replayDomain separates packet nonces from attestation nonces (attest.ReplayKey) when both
+// share one store, as they do in the CLI's state directory.
+const replayDomain = "trusthandoff/packet-nonce/v1\x00"
+
+// ReplayKey is the replay store key of a packet:
+// sha256(domain || sha256(sender's raw public key) || nonce).
 func ReplayKey(pub ed25519.PublicKey, nonce string) []byte {
 	fp := identity.Fingerprint(pub)
 	h := sha256.New()
+	h.Write([]byte(replayDomain))
 	h.Write(fp[:])
 	h.Write([]byte(nonce))
 	return h.Sum(nil)

@@ -2,9 +2,31 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	redisstore "github.com/trusthandoff/trusthandoff-go/store/redis"
 )
 
+// openRedisState connects to a shared Redis (redis://[user:password@]host:port[/db]) and
+// waits until the revocation cache has synced, so the first verification already sees
+// every revocation made by any node.
 func openRedisState(ctx context.Context, url string) (*state, error) {
-	return nil, unavailable(errors.New("redis backend not wired yet"))
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, usageErr("--redis: %v", err)
+	}
+	st, err := redisstore.Open(redisstore.Config{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB})
+	if err != nil {
+		return nil, usageErr("--redis: %v", err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := st.Ready(wait); err != nil {
+		st.Close()
+		return nil, unavailable(fmt.Errorf("redis %s: %w", opt.Addr, err))
+	}
+	return &state{replay: st, revocations: st, close: st.Close}, nil
 }
