@@ -54,6 +54,8 @@ type Gate struct {
 	now         func() time.Time
 	grace       time.Duration
 
+	watch watcher // one shared subscription to the revocation stream
+
 	mu      sync.Mutex
 	waiting map[string][]*waiter // by packet digest (hex)
 }
@@ -78,6 +80,7 @@ func New(v *verify.Verifier, revocations revocation.Store, opts ...Option) *Gate
 		panic("gate: New needs a verifier and a revocation store")
 	}
 	g := &Gate{v: v, revocations: revocations, now: time.Now, waiting: map[string][]*waiter{}}
+	g.watch.store = revocations
 	for _, o := range opts {
 		o(g)
 	}
@@ -102,16 +105,15 @@ func (g *Gate) Execute(ctx context.Context, envelope []byte, fn func(ctx context
 	if fn == nil {
 		panic("gate: Execute with a nil fn")
 	}
-	// Subscribe before the verification that may accept the handoff: the watch is live
+	// Subscribe before the verification that may accept the handoff: the stream is live
 	// before the re-check that follows acceptance, so no revocation falls between the two;
 	// and a store that cannot push revocations rejects before the nonce is consumed.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	w, err := g.watch(watchCtx)
+	sub, err := g.watch.acquire()
 	if err != nil {
 		d := storeUnavailable(err)
 		return d, rejected(d)
 	}
+	defer func() { g.watch.release(sub) }()
 	d := g.v.VerifyAt(ctx, envelope, g.now())
 	if d.Reason == reason.HumanReviewRequired && d.Envelope != nil {
 		if d, err = g.await(ctx, d); err != nil {
@@ -121,25 +123,34 @@ func (g *Gate) Execute(ctx context.Context, envelope []byte, fn func(ctx context
 	if !d.Accepted() {
 		return d, rejected(d)
 	}
-	return d, g.run(ctx, watchCtx, w, d, fn)
+	return d, g.run(ctx, &sub, d, fn)
 }
 
-// run executes fn under revalidation.
-func (g *Gate) run(ctx, watchCtx context.Context, w *watch, d *verify.Decision, fn func(context.Context, *verify.Decision) error) error {
+// run executes fn under revalidation. *sub is the subscription acquired before the
+// verification; run may replace it (the caller releases whichever it holds).
+func (g *Gate) run(ctx context.Context, sub **subscription, d *verify.Decision, fn func(context.Context, *verify.Decision) error) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	fire := func(cause error) { cancel(cause) }
 
 	guards := guardsOf(d)
-	if !w.arm(guards, fire) {
-		// The stream was lost while the handoff was verified or waited: watch again. The
-		// re-check below covers whatever was revoked in between.
-		if w, err := g.watch(watchCtx); err != nil {
+	unarm, ok := (*sub).arm(guards, fire)
+	if !ok {
+		// The stream was lost while the handoff was verified or waited: subscribe again.
+		// The re-check below covers whatever was revoked in between.
+		g.watch.release(*sub)
+		*sub = nil
+		next, err := g.watch.acquire()
+		if err != nil {
 			fire(reason.Wrap(reason.StoreUnavailable, "revocation store cannot push revocations", err))
 		} else {
-			w.arm(guards, fire)
+			*sub = next
+			if unarm, ok = next.arm(guards, fire); !ok {
+				fire(errLost) // lost again already
+			}
 		}
 	}
+	defer unarm()
 	if err := g.checkRevoked(ctx, guards); err != nil {
 		fire(err)
 	}
@@ -288,62 +299,6 @@ func (g *Gate) checkRevoked(ctx context.Context, guards []guard) error {
 		}
 	}
 	return nil
-}
-
-// watch is one subscription to the revocation stream. Until it is armed it only drains
-// the stream (so a long wait for approval cannot overflow it); once armed it fires on any
-// entry that matches a guard, and on the loss of the stream.
-type watch struct {
-	mu     sync.Mutex
-	guards map[target]guard
-	fire   func(error)
-	lost   bool
-}
-
-func (g *Gate) watch(ctx context.Context) (*watch, error) {
-	ch, err := g.revocations.Watch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	w := &watch{}
-	go w.drain(ctx, ch)
-	return w, nil
-}
-
-func (w *watch) drain(ctx context.Context, ch <-chan revocation.Entry) {
-	for e := range ch {
-		w.mu.Lock()
-		if gd, ok := w.guards[target{e.Kind, e.ID}]; ok {
-			w.fire(gd.err(e.At))
-		}
-		w.mu.Unlock()
-	}
-	if ctx.Err() != nil {
-		return // we stopped watching
-	}
-	// Closed under a live context: the store lost its subscription, or we fell behind.
-	// Revocations may have been missed.
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.lost = true
-	if w.fire != nil {
-		w.fire(reason.Wrap(reason.StoreUnavailable, "revocation stream lost; revocations may have been missed", revocation.ErrUnavailable))
-	}
-}
-
-// arm starts matching; it reports false when the stream was already lost.
-func (w *watch) arm(guards []guard, fire func(error)) bool {
-	m := make(map[target]guard, len(guards))
-	for _, gd := range slices.Backward(guards) { // the first guard of a target wins
-		m[target{gd.kind, gd.id}] = gd
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.lost {
-		return false
-	}
-	w.guards, w.fire = m, fire
-	return true
 }
 
 // PendingHandoff is a handoff that waits in Execute for human approval.

@@ -411,3 +411,60 @@ type broken struct{ *revocation.Memory }
 func (broken) Revoked(context.Context, revocation.Kind, string) (revocation.Entry, bool, error) {
 	return revocation.Entry{}, false, revocation.ErrUnavailable
 }
+
+// counting is a revocation store that counts Watch calls.
+type counting struct {
+	*revocation.Memory
+	mu      sync.Mutex
+	watches int
+}
+
+func (c *counting) Watch(ctx context.Context) (<-chan revocation.Entry, error) {
+	c.mu.Lock()
+	c.watches++
+	c.mu.Unlock()
+	return c.Memory.Watch(ctx)
+}
+
+// Concurrent handoffs share one subscription, and a revocation cancels only the handoffs
+// that depend on what was revoked.
+func TestHandoffsShareOneSubscription(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		store := &counting{Memory: f.revoked}
+		g := gate.New(f.verifier(t), store, gate.WithClock(f.clock))
+		root1, _, env1 := f.chained(t, time.Hour, time.Hour)
+		_, _, env2 := f.chained(t, time.Hour, time.Hour)
+		env3 := seal(t, draft(f.alice, f.carol), f.alice.s, nil)
+		r1, r2, r3 := start(t, g, t.Context(), env1), start(t, g, t.Context(), env2), start(t, g, t.Context(), env3)
+		<-r1.started
+		<-r2.started
+		<-r3.started
+		revoke(t, f.revoked, revocation.KindCapability, root1.CapabilityID)
+		synctest.Wait()
+		if at, cause := r1.state(); at.IsZero() || codeOf(cause) != reason.CapabilityRevoked {
+			t.Fatalf("handoff 1: cancelled at %v with %v", at, cause)
+		}
+		for i, r := range []*running{r2, r3} {
+			if at, cause := r.state(); !at.IsZero() {
+				t.Fatalf("handoff %d cancelled (%v) by another handoff's revocation", i+2, cause)
+			}
+		}
+		revoke(t, f.revoked, revocation.KindAgent, f.alice.id) // issuer of chain 2's root, sender of 3
+		synctest.Wait()
+		if _, cause := r2.state(); codeOf(cause) != reason.CapabilityRevoked {
+			t.Fatalf("handoff 2: %v", cause)
+		}
+		if _, cause := r3.state(); codeOf(cause) != reason.AgentRevoked {
+			t.Fatalf("handoff 3: %v", cause)
+		}
+		for _, r := range []*running{r1, r2, r3} {
+			<-r.done
+		}
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		if store.watches != 1 {
+			t.Fatalf("%d subscriptions for concurrent handoffs, want 1", store.watches)
+		}
+	})
+}
