@@ -72,6 +72,19 @@ func WithClock(now func() time.Time) Option { return func(g *Gate) { g.now = now
 // what the pipeline has just accepted.
 func WithGrace(d time.Duration) Option { return func(g *Gate) { g.grace = max(d, 0) } }
 
+// DefaultLivenessProbe is the default interval of the liveness probe (WithLivenessProbe).
+const DefaultLivenessProbe = 250 * time.Millisecond
+
+// WithLivenessProbe sets how often the gate checks, while handoffs hold its revocation
+// subscription, that the store can still answer (default DefaultLivenessProbe; 0 turns
+// the probe off). A store whose push subscription is down may keep Watch channels open and
+// report the outage only by failing Revoked (store/redis does: it resyncs and delivers
+// what was missed once it is back); the probe turns such an outage into store_unavailable
+// within one interval. Revocations themselves are always pushed, never polled.
+func WithLivenessProbe(interval time.Duration) Option {
+	return func(g *Gate) { g.watch.probe = max(interval, 0) }
+}
+
 // New returns a gate in front of v that learns revocations from revocations. Give v the
 // same store (verify.WithRevocations): the gate watches the store while a handoff runs,
 // the verifier checks it when the handoff arrives. Both arguments are required.
@@ -80,7 +93,7 @@ func New(v *verify.Verifier, revocations revocation.Store, opts ...Option) *Gate
 		panic("gate: New needs a verifier and a revocation store")
 	}
 	g := &Gate{v: v, revocations: revocations, now: time.Now, waiting: map[string][]*waiter{}}
-	g.watch.store = revocations
+	g.watch.store, g.watch.probe = revocations, DefaultLivenessProbe
 	for _, o := range opts {
 		o(g)
 	}
@@ -442,11 +455,11 @@ func (g *Gate) await(ctx context.Context, first *verify.Decision) (*verify.Decis
 			return &d, nil
 		case s := <-w.in:
 			d, kept, err := g.consider(ctx, env, collected, s.a)
-			s.res <- err
 			collected, last = kept, d
 			g.mu.Lock()
 			w.info.Approvals = len(collected)
 			g.mu.Unlock()
+			s.res <- err // after the update: Pending reflects the submission once it returns
 			if d.Reason != reason.HumanReviewRequired {
 				return d, nil
 			}

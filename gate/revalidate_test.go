@@ -468,3 +468,72 @@ func TestHandoffsShareOneSubscription(t *testing.T) {
 		}
 	})
 }
+
+// flaky is a revocation store whose Revoked can be made to fail while its Watch stream
+// stays open, as store/redis behaves while its own subscription is down.
+type flaky struct {
+	*revocation.Memory
+	mu   sync.Mutex
+	down bool
+}
+
+func (s *flaky) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *flaky) Revoked(ctx context.Context, kind revocation.Kind, id string) (revocation.Entry, bool, error) {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down {
+		return revocation.Entry{}, false, revocation.ErrUnavailable
+	}
+	return s.Memory.Revoked(ctx, kind, id)
+}
+
+func TestLivenessProbe(t *testing.T) {
+	for _, interval := range []time.Duration{gate.DefaultLivenessProbe, 2 * time.Second, 0} {
+		t.Run(interval.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFixture(t)
+				store := &flaky{Memory: f.revoked}
+				opts := []gate.Option{gate.WithClock(f.clock)}
+				if interval != gate.DefaultLivenessProbe {
+					opts = append(opts, gate.WithLivenessProbe(interval))
+				}
+				_, _, env := f.chained(t, time.Hour, time.Hour)
+				r := start(t, gate.New(f.verifier(t), store, opts...), t.Context(), env)
+				<-r.started
+				time.Sleep(10 * time.Second) // healthy: the probe does not cancel
+				synctest.Wait()
+				if at, cause := r.state(); !at.IsZero() {
+					t.Fatalf("cancelled (%v) while the store was healthy", cause)
+				}
+				downAt := time.Now()
+				store.setDown(true)
+				if interval == 0 {
+					time.Sleep(time.Minute)
+					synctest.Wait()
+					if at, _ := r.state(); !at.IsZero() {
+						t.Fatal("cancelled with the probe off")
+					}
+					close(r.release)
+					<-r.done
+					return
+				}
+				time.Sleep(interval)
+				synctest.Wait()
+				at, cause := r.state()
+				if at.IsZero() || codeOf(cause) != reason.StoreUnavailable {
+					t.Fatalf("store down for one probe interval: cancelled at %v with %v", at, cause)
+				}
+				if lat := at.Sub(downAt); lat > interval {
+					t.Fatalf("detected after %v, more than one interval %v", lat, interval)
+				}
+				<-r.done
+			})
+		})
+	}
+}

@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/revocation"
@@ -14,6 +15,7 @@ import (
 // it and closed when the last one releases it.
 type watcher struct {
 	store revocation.Store
+	probe time.Duration // liveness probe interval; 0: none
 
 	mu  sync.Mutex
 	cur *subscription // the live subscription, nil when none
@@ -60,6 +62,9 @@ func (w *watcher) acquire() (*subscription, error) {
 	s := &subscription{cancel: cancel, refs: 1, armed: map[target]map[*armed]guard{}, all: map[*armed]struct{}{}}
 	w.cur = s
 	go s.drain(ctx, ch)
+	if w.probe > 0 {
+		go s.probeLiveness(ctx, w.store, w.probe)
+	}
 	return s, nil
 }
 
@@ -96,12 +101,45 @@ func (s *subscription) drain(ctx context.Context, ch <-chan revocation.Entry) {
 		return // closed by release
 	}
 	// Closed under a live context: the store lost its subscription, or we fell behind.
-	// Revocations may have been missed, so every armed handoff fails closed.
+	s.markLost(errLost)
+}
+
+// probeID is the id the liveness probe asks about. Only the error of the answer matters.
+const probeID = "trusthandoff:gate-liveness-probe"
+
+// probeLiveness asks the store a question every interval and marks the subscription lost
+// when the store cannot answer. Stores such as store/redis keep Watch channels open while
+// their own subscription is down (and deliver what was missed when it is back), and
+// report the outage only through errors from Revoked; this turns that into a
+// cancellation within one interval. It reads no revocation of the handoffs: those are
+// pushed.
+func (s *subscription) probeLiveness(ctx context.Context, store revocation.Store, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, _, err := store.Revoked(ctx, revocation.KindAgent, probeID); err != nil && ctx.Err() == nil {
+			s.markLost(reason.Wrap(reason.StoreUnavailable, "revocation store cannot answer; revocations may be missed", err))
+			return
+		}
+	}
+}
+
+// markLost marks the subscription lost: revocations may have been missed, so every armed
+// handoff fails closed, and later handoffs subscribe again.
+func (s *subscription) markLost(cause error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.lost {
+		return
+	}
 	s.lost = true
 	for a := range s.all {
-		a.fire(errLost)
+		a.fire(cause)
 	}
 }
 
