@@ -126,10 +126,10 @@ func Parse(data []byte, lim Limits) (Value, error) {
 	defer func() {
 		clear(p.members[:cap(p.members)]) // drop references to the input's strings
 		clear(p.values[:cap(p.values)])
-		p.data = nil
+		p.data, p.src = nil, ""
 		parserPool.Put(p)
 	}()
-	p.data, p.pos, p.maxDepth = data, 0, maxDepth
+	p.data, p.src, p.pos, p.maxDepth = data, string(data), 0, maxDepth
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -144,28 +144,11 @@ func Parse(data []byte, lim Limits) (Value, error) {
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
-// interned holds the keys of every TrustHandoff object, so parsing them allocates nothing.
-var interned = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{
-		"packet", "chain", "capabilities", "approvals", "packet_ids", "agents", "hops", "agent_id",
-		"delegated_permissions", "packet_id", "task_id", "from_agent", "to_agent", "issued_at",
-		"expires_at", "nonce", "capability_token", "intent", "task_type", "goal", "context",
-		"memory_refs", "permissions", "allowed_actions", "max_tool_calls", "constraints",
-		"max_runtime_seconds", "data_boundary", "requires_human_review", "provenance",
-		"origin_workflow", "delegation_depth", "signature_algo", "signature", "public_key",
-		"risk_level", "ttl_seconds", "ai_provenance", "source", "Ed25519", "read", "write",
-		"capability_id", "issuer_agent", "subject_agent", "parent_capability_id",
-		"version", "approval_id", "packet_digest", "approver", "decision", "note",
-		"status", "outcome_hash", "timestamp_ms", "signed_by", "agent_pubkey_fingerprint", "reason_hash",
-	} {
-		m[k] = k
-	}
-	return m
-}()
+
 
 type parser struct {
 	data     []byte
+	src      string // one immutable copy of data; strings without escapes are substrings of it
 	pos      int
 	maxDepth int
 	// Scratch stacks: members and elements are collected here and copied into one
@@ -177,7 +160,7 @@ type parser struct {
 
 // dupIndexAt is the member count from which duplicate keys are found with a map instead of
 // a linear scan, so a hostile object with many keys costs O(n), not O(n²).
-const dupIndexAt = 16
+const dupIndexAt = 32
 
 func (p *parser) errorf(format string, args ...any) error {
 	return &SyntaxError{Offset: p.pos, Msg: fmt.Sprintf(format, args...)}
@@ -342,12 +325,9 @@ func (p *parser) string() (string, error) {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c == '"' {
-			raw := p.data[start:p.pos]
+			s := p.src[start:p.pos] // a substring of the one copy of the input: no allocation
 			p.pos++
-			if s, ok := interned[string(raw)]; ok { // no allocation for known names
-				return s, nil
-			}
-			return string(raw), nil
+			return s, nil
 		}
 		if c == '\\' || c < 0x20 || c >= 0x80 {
 			break
@@ -480,7 +460,7 @@ func (p *parser) number() (Value, error) {
 			return Value{}, p.errorf("digit expected in exponent")
 		}
 	}
-	lit := string(p.data[start:p.pos])
+	lit := p.src[start:p.pos]
 	if !isFloat {
 		if lit == "-0" {
 			lit = "0"
