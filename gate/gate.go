@@ -9,7 +9,9 @@
 // chain expires, a capability of the chain or the agent that issued it is revoked, or the
 // sender is revoked. Revocations are pushed by the revocation store's Watch stream, never
 // polled; a lost stream cancels with store_unavailable, because a gate that can no longer
-// hear revocations cannot vouch for the handoff (fail closed).
+// hear revocations cannot vouch for the handoff (fail closed). A gate keeps one stream for
+// all its running handoffs, and checks that the store can still answer while it has any
+// (see [WithLivenessProbe]): a shared store may keep the stream open through an outage.
 //
 // The cancellation cause is a *reason.Error carrying the stable reason code (expired,
 // capability_expired, capability_revoked, agent_revoked, store_unavailable); read it with
