@@ -144,8 +144,6 @@ func Parse(data []byte, lim Limits) (Value, error) {
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
-
-
 type parser struct {
 	data     []byte
 	src      string // one immutable copy of data; strings without escapes are substrings of it
