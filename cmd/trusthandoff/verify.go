@@ -43,16 +43,6 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
   trusthandoff verify --registry reg.json --at 2026-04-01T12:00:30Z old-env.json   # forensics`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			var reg verify.Registry = registry.SelfCertified{}
-			if f.registry != "" {
-				r, err := loadRegistry(f.registry)
-				if err != nil {
-					return err
-				}
-				reg = r
-			} else {
-				fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: no --registry: agent ids are self-certified (id = hash of the packet's own key), as in the reference; nobody can approve")
-			}
 			now, err := parseAt(f.at)
 			if err != nil {
 				return err
@@ -64,67 +54,28 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 			if err != nil {
 				return err
 			}
-			st, err := openState(c.Context(), &f.state)
+			v, st, closeAudit, err := f.build(c, data)
 			if err != nil {
-				var ee *exitError
-				if errors.As(err, &ee) && ee.code == exitUnavailable {
-					// Still answer with a decision, so scripts see a REJECT, not silence.
-					d := verify.Decision{Decision: verify.Reject, Reason: reason.StoreUnavailable, Detail: ee.err.Error()}
-					if env, perr := packet.ParseEnvelope(data, canonical.Limits{MaxBytes: f.maxBytes}); perr == nil {
-						d.PacketID = env.Packet.PacketID
-					}
-					if perr := printJSON(c, &d); perr != nil {
-						return perr
-					}
-				}
 				return err
 			}
 			defer st.Close()
-			opts := []verify.Option{
-				verify.WithRevocations(st.revocations),
-				verify.WithTimePolicy(packet.TimePolicy{Skew: f.skew, Grace: f.grace, Strict: f.strict}),
-				verify.WithLimits(canonical.Limits{MaxBytes: f.maxBytes}),
-				verify.WithMaxDepth(f.maxDepth),
-				verify.WithApprovalThreshold(f.approvals),
-			}
-			if f.requireCap {
-				opts = append(opts, verify.WithRequireCapability())
-			}
-			if f.aiWrite {
-				opts = append(opts, verify.WithAIWriteApproval())
-			}
-			if f.insecure {
-				fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: --insecure-unsigned-approval honours the sender's own context[\"human_approval\"]")
-				opts = append(opts, verify.WithInsecureUnsignedApproval())
-			}
-			if f.auditLog != "" {
-				sink, err := openAuditLog(f.auditLog)
-				if err != nil {
-					return usageErr("--audit-log: %v", err)
-				}
-				defer sink.Close()
-				opts = append(opts, verify.WithAudit(sink, "trusthandoff-cli"))
-			}
-			v, err := verify.New(reg, st.replay, opts...)
-			if err != nil {
-				return usageErr("%v", err)
-			}
+			defer closeAudit()
 			d := v.VerifyAt(c.Context(), data, now)
 			if err := printJSON(c, d); err != nil {
 				return err
 			}
-			switch {
-			case d.Reason == reason.StoreUnavailable:
-				return &exitError{code: exitUnavailable}
-			case !d.Accepted():
-				return &exitError{code: exitRejected}
-			}
-			return nil
+			return decisionExit(d)
 		},
 	}
+	c.Flags().StringVar(&f.at, "at", "", "verify as of this RFC 3339 instant (forensics); default now")
+	f.register(c)
+	return c
+}
+
+// register adds the pipeline flags shared by verify and exec.
+func (f *verifyFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.registry, "registry", "", "agent registry file (without it, ids are only self-certified: id = hash of the packet's key)")
-	fl.StringVar(&f.at, "at", "", "verify as of this RFC 3339 instant (forensics); default now")
 	fl.BoolVar(&f.strict, "strict", false, "strict TTL mode: risk_level required, window capped at the policy TTL (recommended)")
 	fl.BoolVar(&f.requireCap, "require-capability", false, "reject handoffs that carry no capability")
 	fl.BoolVar(&f.aiWrite, "ai-write-approval", false, "require a human approval for AI-generated write handoffs")
@@ -136,7 +87,81 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 	fl.DurationVar(&f.grace, "grace", 0, "allowed lateness after expiry (max 60s)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "append an audit event per decision to this JSONL file")
 	f.state.register(c)
-	return c
+}
+
+// decisionExit maps a decision to the CLI's exit code.
+func decisionExit(d *verify.Decision) error {
+	switch {
+	case d.Reason == reason.StoreUnavailable:
+		return &exitError{code: exitUnavailable}
+	case !d.Accepted():
+		return &exitError{code: exitRejected}
+	}
+	return nil
+}
+
+// build loads the registry, opens the state and returns a verifier over them. data is the
+// input, used only to name the packet in a store_unavailable decision.
+func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *state, func(), error) {
+	var reg verify.Registry = registry.SelfCertified{}
+	if f.registry != "" {
+		r, err := loadRegistry(f.registry)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		reg = r
+	} else {
+		fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: no --registry: agent ids are self-certified (id = hash of the packet's own key), as in the reference; nobody can approve")
+	}
+	st, err := openState(c.Context(), &f.state)
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) && ee.code == exitUnavailable {
+			// Still answer with a decision, so scripts see a REJECT, not silence.
+			d := verify.Decision{Decision: verify.Reject, Reason: reason.StoreUnavailable, Detail: ee.err.Error()}
+			if env, perr := packet.ParseEnvelope(data, canonical.Limits{MaxBytes: f.maxBytes}); perr == nil {
+				d.PacketID = env.Packet.PacketID
+			}
+			if perr := printJSON(c, &d); perr != nil {
+				return nil, nil, nil, perr
+			}
+		}
+		return nil, nil, nil, err
+	}
+	opts := []verify.Option{
+		verify.WithRevocations(st.revocations),
+		verify.WithTimePolicy(packet.TimePolicy{Skew: f.skew, Grace: f.grace, Strict: f.strict}),
+		verify.WithLimits(canonical.Limits{MaxBytes: f.maxBytes}),
+		verify.WithMaxDepth(f.maxDepth),
+		verify.WithApprovalThreshold(f.approvals),
+	}
+	if f.requireCap {
+		opts = append(opts, verify.WithRequireCapability())
+	}
+	if f.aiWrite {
+		opts = append(opts, verify.WithAIWriteApproval())
+	}
+	if f.insecure {
+		fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: --insecure-unsigned-approval honours the sender's own context[\"human_approval\"]")
+		opts = append(opts, verify.WithInsecureUnsignedApproval())
+	}
+	closeAudit := func() {}
+	if f.auditLog != "" {
+		sink, err := openAuditLog(f.auditLog)
+		if err != nil {
+			st.Close()
+			return nil, nil, nil, usageErr("--audit-log: %v", err)
+		}
+		closeAudit = func() { sink.Close() }
+		opts = append(opts, verify.WithAudit(sink, "trusthandoff-cli"))
+	}
+	v, err := verify.New(reg, st.replay, opts...)
+	if err != nil {
+		closeAudit()
+		st.Close()
+		return nil, nil, nil, usageErr("%v", err)
+	}
+	return v, st, closeAudit, nil
 }
 
 func revokeCmd() *cobra.Command {
