@@ -234,3 +234,24 @@ func TestEnvelopeWithApprovalDoesNotWait(t *testing.T) {
 		t.Fatalf("%s %v", d.Reason, err)
 	}
 }
+
+func TestApprovalWaitBound(t *testing.T) {
+	for _, wait := range []time.Duration{0, 5 * time.Second} {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFixture(t)
+			g := f.gate(t, gate.WithApprovalWait(wait))
+			_, env := f.reviewed(t)
+			start := time.Now()
+			d, err := g.Execute(context.Background(), env, func(context.Context, *verify.Decision) error {
+				t.Error("fn ran without approval")
+				return nil
+			})
+			if d.Reason != reason.HumanReviewRequired || !errors.Is(err, gate.ErrRejected) {
+				t.Fatalf("wait %v: %s, %v", wait, d.Reason, err)
+			}
+			if waited := time.Since(start); waited != wait {
+				t.Fatalf("waited %v, want %v", waited, wait)
+			}
+		})
+	}
+}

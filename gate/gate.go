@@ -55,6 +55,7 @@ type Gate struct {
 	revocations revocation.Store
 	now         func() time.Time
 	grace       time.Duration
+	wait        time.Duration // longest wait for approvals; negative: until ctx ends or the packet expires
 
 	watch watcher // one shared subscription to the revocation stream
 
@@ -73,6 +74,11 @@ func WithClock(now func() time.Time) Option { return func(g *Gate) { g.now = now
 // the verifier's grace (packet.TimePolicy.Grace), so that the gate does not cancel at once
 // what the pipeline has just accepted.
 func WithGrace(d time.Duration) Option { return func(g *Gate) { g.grace = max(d, 0) } }
+
+// WithApprovalWait bounds how long a handoff waits in Execute for approvals (default: until
+// ctx ends or the packet expires). Zero means not at all: a handoff that needs approval and
+// lacks it is rejected at once with human_review_required, as the plain pipeline does.
+func WithApprovalWait(d time.Duration) Option { return func(g *Gate) { g.wait = max(d, 0) } }
 
 // DefaultLivenessProbe is the default interval of the liveness probe (WithLivenessProbe).
 const DefaultLivenessProbe = 250 * time.Millisecond
@@ -94,7 +100,7 @@ func New(v *verify.Verifier, revocations revocation.Store, opts ...Option) *Gate
 	if v == nil || revocations == nil {
 		panic("gate: New needs a verifier and a revocation store")
 	}
-	g := &Gate{v: v, revocations: revocations, now: time.Now, waiting: map[string][]*waiter{}}
+	g := &Gate{v: v, revocations: revocations, now: time.Now, wait: -1, waiting: map[string][]*waiter{}}
 	g.watch.store, g.watch.probe = revocations, DefaultLivenessProbe
 	for _, o := range opts {
 		o(g)
@@ -130,7 +136,7 @@ func (g *Gate) Execute(ctx context.Context, envelope []byte, fn func(ctx context
 	}
 	defer func() { g.watch.release(sub) }()
 	d := g.v.VerifyAt(ctx, envelope, g.now())
-	if d.Reason == reason.HumanReviewRequired && d.Envelope != nil {
+	if d.Reason == reason.HumanReviewRequired && d.Envelope != nil && g.wait != 0 {
 		if d, err = g.await(ctx, d); err != nil {
 			return d, err
 		}
@@ -443,6 +449,12 @@ func (g *Gate) await(ctx context.Context, first *verify.Decision) (*verify.Decis
 	// Waiting past the deadline is pointless: the handoff could no longer run.
 	timer := time.NewTimer(max(exp.at.Sub(g.now()), 0))
 	defer timer.Stop()
+	var waitC <-chan time.Time // nil (never ready) without a wait bound
+	if g.wait > 0 {
+		wt := time.NewTimer(g.wait)
+		defer wt.Stop()
+		waitC = wt.C
+	}
 
 	collected := slices.Clone(env.Approvals)
 	last := first
@@ -450,6 +462,8 @@ func (g *Gate) await(ctx context.Context, first *verify.Decision) (*verify.Decis
 		select {
 		case <-ctx.Done():
 			return last, fmt.Errorf("%w (%s): waiting for approval: %w", ErrRejected, last.Reason, ctx.Err())
+		case <-waitC:
+			return last, nil // still human_review_required: Execute rejects it
 		case <-timer.C:
 			re := exp.reasonErr()
 			d := *last

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trusthandoff/trusthandoff-go/internal/redistest"
+)
+
+func TestExecRunsAcceptedHandoffs(t *testing.T) {
+	w := newWorld(t)
+	out := filepath.Join(w.dir, "ran")
+	env := sign(t, w, "alice", "bob", "--actions", "read_tickets")
+	r := mustTH(t, 0, "", "exec", "--registry", w.reg, "--state", w.state, env, "--", "sh", "-c", `echo "$TRUSTHANDOFF_PACKET_ID $TRUSTHANDOFF_ACTIONS" > `+out)
+	res := r.json(t)
+	wantReason(t, res, "ACCEPT", "ok")
+	got, _ := os.ReadFile(out)
+	if res["ran"] != true || !strings.HasSuffix(strings.TrimSpace(string(got)), " read_tickets") || !strings.HasPrefix(string(got), res["packet_id"].(string)) {
+		t.Fatalf("result %v, command wrote %q", res, got)
+	}
+	// the same envelope again: a replay, and the command does not run
+	os.Remove(out)
+	wantReason(t, mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, env, "--", "touch", out).json(t), "REJECT", "replay_detected")
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("command ran for a replayed handoff")
+	}
+	// a failing command is exit 4, with its exit code
+	res = mustTH(t, 4, "", "exec", "--registry", w.reg, "--state", w.state, sign(t, w, "alice", "bob"), "--", "sh", "-c", "exit 7").json(t)
+	if res["exit_code"] != float64(7) {
+		t.Fatalf("%v", res)
+	}
+	// unapproved review: rejected at once with --wait-approval 0 (the default)
+	wantReason(t, mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, sign(t, w, "alice", "bob", "--requires-review"), "--", "true").json(t), "REJECT", "human_review_required")
+	mustTH(t, 2, "", "exec", "--registry", w.reg, env)
+}
+
+func TestExecStopsCommandAtExpiry(t *testing.T) {
+	w := newWorld(t)
+	env := sign(t, w, "alice", "bob", "--actions", "read_tickets", "--ttl", "2s")
+	start := time.Now()
+	res := mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, env, "--", "sleep", "30").json(t)
+	if res["ran"] != true || res["invalidated"] != "expired" {
+		t.Fatalf("%v", res)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("the command ran %v past a 2 s handoff", took)
+	}
+}
+
+// TestExecStopsCommandOnRevocation runs exec against a real redis-server; another process
+// revokes the root capability and the running command is stopped.
+func TestExecStopsCommandOnRevocation(t *testing.T) {
+	srv := redistest.Start(t)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", srv.Port())
+	w := newWorld(t)
+	for _, target := range []string{"capability", "agent"} {
+		t.Run(target, func(t *testing.T) {
+			rootID, root := delegate(t, w, "alice", "bob", "--actions", "read_tickets", "--max-tool-calls", "5")
+			_, leaf := delegate(t, w, "bob", "carol", "--actions", "read_tickets", "--parent", root)
+			env := sign(t, w, "bob", "carol", "--actions", "read_tickets", "--max-tool-calls", "5", "--capability", root, "--capability", leaf)
+			started := filepath.Join(w.dir, "started-"+target)
+			cmd := exec.Command(binary, "exec", "--registry", w.reg, "--redis", url, env, "--", "sh", "-c", "touch "+started+"; exec sleep 60")
+			var stdout bytes.Buffer
+			cmd.Stdout = &stdout
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() { cmd.Process.Kill() })
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, err := os.Stat(started); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the command never started: %s", stdout.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			revoked := time.Now()
+			want := "capability_revoked"
+			if target == "capability" {
+				mustTH(t, 0, "", "revoke", "--redis", url, "--capability", rootID)
+			} else {
+				mustTH(t, 0, "", "revoke", "--redis", url, "--agent-id", w.ids["alice"])
+			}
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Fatal("the command kept running after the revocation")
+			}
+			t.Logf("%s revocation stopped the command %v after the revoke command started", target, time.Since(revoked))
+			if cmd.ProcessState.ExitCode() != 1 {
+				t.Fatalf("exit %d", cmd.ProcessState.ExitCode())
+			}
+			var res map[string]any
+			if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res["invalidated"] != want {
+				t.Fatalf("result %s (%v)", stdout.String(), err)
+			}
+		})
+	}
+}
