@@ -3,7 +3,6 @@ package packet
 import (
 	"encoding/base64"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/reason"
@@ -381,15 +380,4 @@ func decodeProvenance(v *canonical.Value) (*Provenance, error) {
 		}
 	}
 	return p, nil
-}
-
-// validUTF8 reports whether every string a caller put into p is valid UTF-8 (the parser
-// guarantees it for decoded packets; Sign checks it for packets built in Go).
-func validUTF8(ss ...string) bool {
-	for _, s := range ss {
-		if !utf8.ValidString(s) {
-			return false
-		}
-	}
-	return true
 }

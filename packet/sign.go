@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/identity"
@@ -34,9 +35,6 @@ func (p *Packet) Sign(s identity.Signer, r Rule) error {
 	default:
 		return fmt.Errorf("packet: from_agent %q is not the signer's agent id %q", p.FromAgent, id)
 	}
-	if !validUTF8(p.PacketID, p.TaskID, p.ToAgent, p.Nonce, p.Intent) {
-		return errors.New("packet: a string field is not valid UTF-8")
-	}
 	if p.Context.Kind != canonical.Object {
 		p.Context = canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{}}
 	}
@@ -56,9 +54,21 @@ func (p *Packet) Sign(s identity.Signer, r Rule) error {
 	}
 	p.SignatureAlgo = "Ed25519"
 	p.PublicKey = pemText
-	msg, err := p.SigningBytes(nil, r)
+	// Every string must be valid UTF-8: the ASCII encoders would silently turn a bad byte
+	// into U+FFFD, and a 0.3.3 verifier would then rebuild different bytes. The raw-UTF-8
+	// rule 0.3.3 encoding shows any bad byte as it is.
+	raw, err := p.SigningBytes(nil, Rule033)
 	if err != nil {
 		return fmt.Errorf("packet: %w", err)
+	}
+	if !utf8.Valid(raw) {
+		return errors.New("packet: a string field is not valid UTF-8")
+	}
+	msg := raw
+	if r == Rule04 {
+		if msg, err = p.SigningBytes(nil, r); err != nil {
+			return fmt.Errorf("packet: %w", err)
+		}
 	}
 	sig, err := s.Sign(msg)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 )
 
@@ -118,3 +120,20 @@ func TestDefaultActionRisk(t *testing.T) {
 }
 
 func timeSeconds(s int64) time.Duration { return time.Duration(s) * time.Second }
+
+func TestSignRejectsInvalidUTF8(t *testing.T) {
+	k, _ := identity.Generate()
+	for _, mut := range []func(p *Packet){
+		func(p *Packet) { p.Intent = "bad \xff byte" },
+		func(p *Packet) { p.Permissions.AllowedActions = []string{"read\xc0"} },
+		func(p *Packet) {
+			p.Context = canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{{Key: "k\xfe", Value: canonical.Value{}}}}
+		},
+	} {
+		p := &Packet{PacketID: "p", TaskID: "t", ToAgent: "agent:x", Nonce: "n", Intent: "i"}
+		mut(p)
+		if err := p.Sign(identity.NewKeySigner(k), Rule04); err == nil {
+			t.Error("signed a packet with invalid UTF-8")
+		}
+	}
+}

@@ -53,6 +53,7 @@ type Decision struct {
 	Chain    []*capability.Capability `json:"-"`
 	Digest   [32]byte                 `json:"-"` // sha256 of the packet's signed bytes
 	Err      error                    `json:"-"` // the failure, for errors.Is/As
+	AuditErr error                    `json:"-"` // the audit sink's failure, if any
 }
 
 // Accepted reports whether the decision is ACCEPT.
@@ -130,7 +131,9 @@ func WithRevocations(s RevocationStore) Option {
 	return func(v *Verifier) error { v.revoked = s; return nil }
 }
 
-// WithAudit sends an event for every decision to sink.
+// WithAudit sends an event for every decision to sink. When the sink fails, an accepted
+// handoff is rejected with store_unavailable (nothing is granted off the record), and every
+// decision carries the failure in AuditErr.
 func WithAudit(sink audit.Sink, producerID string) Option {
 	return func(v *Verifier) error {
 		v.sink = sink
@@ -208,7 +211,14 @@ func (v *Verifier) VerifyAt(ctx context.Context, data []byte, now time.Time) *De
 	d := &Decision{}
 	err := v.verify(ctx, data, now, d)
 	v.decide(d, err)
-	v.emit(ctx, d, now)
+	if aerr := v.emit(ctx, d, now); aerr != nil {
+		d.AuditErr = aerr
+		if d.Accepted() {
+			// Every accepted handoff must be on the record; without it, fail closed. The nonce
+			// is already spent, so the sender must re-sign: the price of an unrecorded grant.
+			v.decide(d, reason.Wrap(reason.StoreUnavailable, "audit log unavailable; handoff not accepted", aerr))
+		}
+	}
 	return d
 }
 
@@ -519,9 +529,10 @@ func (v *Verifier) decide(d *Decision, err error) {
 	d.Detail = err.Error()
 }
 
-func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) {
+// emit records the decision's audit events and returns the first failure.
+func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) error {
 	if v.sink == audit.Discard {
-		return
+		return nil
 	}
 	typ := audit.PacketAccepted
 	if !d.Accepted() {
@@ -554,10 +565,11 @@ func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) {
 			EventID: packet.NewID(), EventType: t, Timestamp: now.UTC(), ProducerID: v.producer,
 			CorrelationID: d.PacketID, IdempotencyKey: idempotencyKey(t, d), Payload: payload,
 		}
-		// An audit failure must not turn a decision around, but it must not vanish either:
-		// sinks report their own failures (the file sink fails closed on the next write).
-		_ = v.sink.Emit(ctx, ev)
+		if err := v.sink.Emit(ctx, ev); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func (d *Decision) packet() *packet.Packet {

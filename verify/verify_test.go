@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trusthandoff/trusthandoff-go/approval"
+	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/capability"
 	"github.com/trusthandoff/trusthandoff-go/identity"
@@ -446,5 +447,22 @@ func TestRule033PacketsVerify(t *testing.T) {
 	d := f.verifier(t).VerifyAt(context.Background(), envelope(t, p, nil), t0)
 	if !d.Accepted() || d.Rule != packet.Rule033 {
 		t.Fatalf("%+v", d)
+	}
+}
+
+type failingSink struct{}
+
+func (failingSink) Emit(context.Context, audit.Event) error { return errors.New("disk full") }
+
+func TestAuditFailureFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	v := f.verifier(t, WithAudit(failingSink{}, ""))
+	d := v.VerifyAt(context.Background(), seal(t, draft(f.alice, f.bob), f.alice.s, nil), t0)
+	if d.Accepted() || d.Reason != reason.StoreUnavailable || d.AuditErr == nil {
+		t.Fatalf("%+v", d)
+	}
+	d = v.VerifyAt(context.Background(), []byte("{"), t0)
+	if d.Reason != reason.MalformedEnvelope || d.AuditErr == nil {
+		t.Fatalf("a rejection keeps its reason and reports the audit failure: %+v", d)
 	}
 }

@@ -61,6 +61,9 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 			defer st.Close()
 			defer closeAudit()
 			d := v.VerifyAt(c.Context(), data, now)
+			if d.AuditErr != nil {
+				fmt.Fprintf(c.ErrOrStderr(), "trusthandoff: error: audit log: %v\n", d.AuditErr)
+			}
 			if err := printJSON(c, d); err != nil {
 				return err
 			}
