@@ -209,9 +209,16 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("no %s event", typ)
 		}
 	}
+	if r := mustTH(t, 0, "", "audit", "verify", log).json(t); r["intact"] != true || r["records"] != float64(4) {
+		t.Fatalf("audit verify: %v", r)
+	}
 	// an edited log is refused, naming the broken record
 	edited := strings.Replace(string(data), "packet_accepted", "packet_rejected", 1)
 	os.WriteFile(log, []byte(edited), 0o600)
+	if r := mustTH(t, 1, "", "audit", "verify", log).json(t); r["intact"] != false || !strings.Contains(r["error"].(string), "record 2") {
+		t.Fatalf("audit verify of an edited log: %v", r)
+	}
+	mustTH(t, 2, "", "audit", "verify", filepath.Join(w.dir, "missing.jsonl"))
 	r := mustTH(t, 2, "", "verify", "--registry", w.reg, "--state", w.state, "--audit-log", log, env)
 	if !strings.Contains(r.stderr, "record 2") {
 		t.Fatalf("stderr: %s", r.stderr)
