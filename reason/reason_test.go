@@ -1,0 +1,43 @@
+package reason
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The codes are public API: this is DESIGN §5's list, in its order.
+const designList = `malformed_envelope, unsupported_algorithm, unknown_agent, public_key_mismatch, agent_revoked,
+invalid_signature, malformed_time_window, issued_in_future, expired, ttl_policy_mismatch,
+unsupported_risk_level, capability_invalid, capability_escalation, capability_expired,
+capability_revoked, action_not_authorized, depth_exceeded, delegation_loop,
+human_review_required, approval_invalid, ai_provenance_invalid, policy_denied,
+replay_detected, store_unavailable`
+
+func TestCodesAreTheDesignList(t *testing.T) {
+	var want []string
+	for _, c := range strings.Split(designList, ",") {
+		want = append(want, strings.TrimSpace(c))
+	}
+	if len(All) != len(want) {
+		t.Fatalf("%d codes, DESIGN lists %d", len(All), len(want))
+	}
+	for i, c := range All {
+		if string(c) != want[i] {
+			t.Errorf("code %d is %q, DESIGN says %q", i, c, want[i])
+		}
+	}
+}
+
+func TestOf(t *testing.T) {
+	base := New(Expired, "expired 3s ago")
+	wrapped := fmt.Errorf("verifying: %w", base)
+	if Of(nil, PolicyDenied) != OK || Of(wrapped, PolicyDenied) != Expired || Of(errors.New("x"), PolicyDenied) != PolicyDenied {
+		t.Fatal("Of does not find codes through wrapping")
+	}
+	cause := errors.New("disk full")
+	if e := Wrap(StoreUnavailable, "replay store", cause); !errors.Is(e, cause) || e.Error() != "replay store: disk full" {
+		t.Fatalf("Wrap: %v", e)
+	}
+}
