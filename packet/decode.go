@@ -15,6 +15,16 @@ func malformed(format string, args ...any) error {
 	return reason.New(reason.MalformedEnvelope, fmt.Sprintf(format, args...))
 }
 
+// malformedField gives a failed typed field read (a *canonical.FieldError, which names the
+// field) the code malformed_envelope. Errors that already carry a code pass through, so
+// every decoding loop can return what it got through this one function.
+func malformedField(err error) error {
+	if fe, ok := err.(*canonical.FieldError); ok {
+		return reason.Wrap(reason.MalformedEnvelope, "invalid field", fe)
+	}
+	return err
+}
+
 // ParseEnvelope strictly decodes a DelegationEnvelope. Every failure is a *reason.Error with
 // code malformed_envelope.
 func ParseEnvelope(data []byte, lim Limits) (*Envelope, error) {
@@ -40,7 +50,7 @@ func EnvelopeFromValue(v *canonical.Value) (*Envelope, error) {
 		case "chain":
 			env.Chain, err = decodeChain(&m.Value)
 		case "capabilities":
-			env.Capabilities, err = stringList(&m.Value, "capabilities")
+			env.Capabilities, err = m.Value.AsStrings(m.Key)
 		case "approvals":
 			if m.Value.Kind != canonical.Array {
 				return nil, malformed("approvals must be an array")
@@ -50,7 +60,7 @@ func EnvelopeFromValue(v *canonical.Value) (*Envelope, error) {
 			return nil, malformed("unknown envelope field %q", m.Key)
 		}
 		if err != nil {
-			return nil, err
+			return nil, malformedField(err)
 		}
 	}
 	if env.Packet == nil {
@@ -69,11 +79,8 @@ func ParsePacket(data []byte, lim Limits) (*Packet, error) {
 }
 
 func decodeChain(v *canonical.Value) (*Chain, error) {
-	if v.Kind == canonical.Null {
-		return nil, nil
-	}
-	if v.Kind != canonical.Object {
-		return nil, malformed("chain must be an object")
+	if obj, err := v.AsOptObject("chain"); obj == nil { // null, or not an object
+		return nil, malformedField(err)
 	}
 	c := &Chain{PacketIDs: []string{}, Agents: []string{}, Hops: []canonical.Value{}}
 	for i := range v.Obj {
@@ -81,9 +88,9 @@ func decodeChain(v *canonical.Value) (*Chain, error) {
 		var err error
 		switch m.Key {
 		case "packet_ids":
-			c.PacketIDs, err = stringList(&m.Value, "chain.packet_ids")
+			c.PacketIDs, err = m.Value.AsStrings("chain.packet_ids")
 		case "agents":
-			c.Agents, err = stringList(&m.Value, "chain.agents")
+			c.Agents, err = m.Value.AsStrings("chain.agents")
 		case "hops":
 			if m.Value.Kind != canonical.Array {
 				return nil, malformed("chain.hops must be an array")
@@ -98,7 +105,7 @@ func decodeChain(v *canonical.Value) (*Chain, error) {
 			return nil, malformed("unknown chain field %q", m.Key)
 		}
 		if err != nil {
-			return nil, err
+			return nil, malformedField(err)
 		}
 	}
 	return c, nil
@@ -140,42 +147,42 @@ func FromValue(v *canonical.Value) (*Packet, error) {
 		var err error
 		switch m.Key {
 		case "packet_id":
-			p.PacketID, err = str(val, m.Key)
+			p.PacketID, err = val.AsString(m.Key)
 			seen |= hasPacketID
 		case "task_id":
-			p.TaskID, err = str(val, m.Key)
+			p.TaskID, err = val.AsString(m.Key)
 			seen |= hasTaskID
 		case "from_agent":
-			p.FromAgent, err = str(val, m.Key)
+			p.FromAgent, err = val.AsString(m.Key)
 			seen |= hasFrom
 		case "to_agent":
-			p.ToAgent, err = str(val, m.Key)
+			p.ToAgent, err = val.AsString(m.Key)
 			seen |= hasTo
 		case "issued_at":
-			p.IssuedAt, err = timestamp(val, m.Key)
+			p.IssuedAt, err = val.AsTimestamp(m.Key)
 			seen |= hasIssued
 		case "expires_at":
-			p.ExpiresAt, err = timestamp(val, m.Key)
+			p.ExpiresAt, err = val.AsTimestamp(m.Key)
 			seen |= hasExpires
 		case "nonce":
-			p.Nonce, err = str(val, m.Key)
+			p.Nonce, err = val.AsString(m.Key)
 			seen |= hasNonce
 		case "capability_token":
-			p.CapabilityToken, err = optStr(val, m.Key)
+			p.CapabilityToken, err = val.AsOptString(m.Key)
 		case "intent":
-			p.Intent, err = str(val, m.Key)
+			p.Intent, err = val.AsString(m.Key)
 			seen |= hasIntent
 		case "task_type":
-			p.TaskType, err = optStr(val, m.Key)
+			p.TaskType, err = val.AsOptString(m.Key)
 		case "goal":
-			p.Goal, err = optStr(val, m.Key)
+			p.Goal, err = val.AsOptString(m.Key)
 		case "context":
-			if val.Kind != canonical.Object {
-				return nil, malformed("context must be an object, not %s", val.Kind)
+			var obj *canonical.Value
+			if obj, err = val.AsObject(m.Key); err == nil {
+				p.Context = *obj
 			}
-			p.Context = *val
 		case "memory_refs":
-			p.MemoryRefs, err = stringList(val, m.Key)
+			p.MemoryRefs, err = val.AsStrings(m.Key)
 		case "permissions":
 			p.Permissions, err = decodePermissions(val)
 			seen |= hasPermissions
@@ -184,30 +191,24 @@ func FromValue(v *canonical.Value) (*Packet, error) {
 		case "provenance":
 			p.Provenance, err = decodeProvenance(val)
 		case "signature_algo":
-			p.SignatureAlgo, err = str(val, m.Key)
+			p.SignatureAlgo, err = val.AsString(m.Key)
 		case "signature":
-			p.Signature, err = str(val, m.Key)
+			p.Signature, err = val.AsString(m.Key)
 			seen |= hasSignature
 		case "public_key":
-			p.PublicKey, err = str(val, m.Key)
+			p.PublicKey, err = val.AsString(m.Key)
 			seen |= hasPublicKey
 		case "risk_level":
-			p.RiskLevel, err = optStr(val, m.Key)
+			p.RiskLevel, err = val.AsOptString(m.Key)
 		case "ttl_seconds":
-			p.TTLSeconds, err = optInt(val, m.Key)
+			p.TTLSeconds, err = val.AsOptInt64(m.Key)
 		case "ai_provenance":
-			switch val.Kind {
-			case canonical.Null:
-			case canonical.Object:
-				p.AIProvenance = val
-			default:
-				return nil, malformed("ai_provenance must be an object or null, not %s", val.Kind)
-			}
+			p.AIProvenance, err = val.AsOptObject(m.Key)
 		default:
 			return nil, malformed("unknown packet field %q (unsigned extra fields are rejected)", m.Key)
 		}
 		if err != nil {
-			return nil, err
+			return nil, malformedField(err)
 		}
 	}
 	if seen != required {
@@ -236,64 +237,10 @@ func SignatureBytes(sig string) ([]byte, error) {
 	return buf[:64:64], nil
 }
 
-func str(v *canonical.Value, name string) (string, error) {
-	if v.Kind != canonical.String {
-		return "", malformed("%s must be a string, not %s", name, v.Kind)
-	}
-	return v.Str, nil
-}
-
-func optStr(v *canonical.Value, name string) (*string, error) {
-	if v.Kind == canonical.Null {
-		return nil, nil
-	}
-	s, err := str(v, name)
-	return &s, err
-}
-
-func optInt(v *canonical.Value, name string) (*int64, error) {
-	switch v.Kind {
-	case canonical.Null:
-		return nil, nil
-	case canonical.Int:
-		n, ok := v.Int64()
-		if !ok {
-			return nil, malformed("%s is out of the 64-bit integer range", name)
-		}
-		return &n, nil
-	}
-	return nil, malformed("%s must be an integer or null, not %s", name, v.Kind)
-}
-
-func stringList(v *canonical.Value, name string) ([]string, error) {
-	if v.Kind != canonical.Array {
-		return nil, malformed("%s must be an array of strings, not %s", name, v.Kind)
-	}
-	out := make([]string, len(v.Arr))
-	for i := range v.Arr {
-		if v.Arr[i].Kind != canonical.String {
-			return nil, malformed("%s[%d] must be a string, not %s", name, i, v.Arr[i].Kind)
-		}
-		out[i] = v.Arr[i].Str
-	}
-	return out, nil
-}
-
-func timestamp(v *canonical.Value, name string) (canonical.Timestamp, error) {
-	if v.Kind != canonical.String {
-		return canonical.Timestamp{}, malformed("%s must be an RFC 3339 string, not %s", name, v.Kind)
-	}
-	ts, err := canonical.ParseTimestamp(v.Str)
-	if err != nil {
-		return canonical.Timestamp{}, reason.Wrap(reason.MalformedEnvelope, name, err)
-	}
-	return ts, nil
-}
-
 func decodePermissions(v *canonical.Value) (Permissions, error) {
 	var p Permissions
-	if v.Kind != canonical.Object {
-		return p, malformed("permissions must be an object, not %s", v.Kind)
+	if _, err := v.AsObject("permissions"); err != nil {
+		return p, malformedField(err)
 	}
 	hasActions := false
 	for i := range v.Obj {
@@ -301,15 +248,15 @@ func decodePermissions(v *canonical.Value) (Permissions, error) {
 		var err error
 		switch m.Key {
 		case "allowed_actions":
-			p.AllowedActions, err = stringList(&m.Value, "permissions.allowed_actions")
+			p.AllowedActions, err = m.Value.AsStrings("permissions.allowed_actions")
 			hasActions = true
 		case "max_tool_calls":
-			p.MaxToolCalls, err = optInt(&m.Value, "permissions.max_tool_calls")
+			p.MaxToolCalls, err = m.Value.AsOptInt64("permissions.max_tool_calls")
 		default:
 			return p, malformed("unknown permissions field %q", m.Key)
 		}
 		if err != nil {
-			return p, err
+			return p, malformedField(err)
 		}
 	}
 	if !hasActions {
@@ -319,11 +266,8 @@ func decodePermissions(v *canonical.Value) (Permissions, error) {
 }
 
 func decodeConstraints(v *canonical.Value) (*Constraints, error) {
-	if v.Kind == canonical.Null {
-		return nil, nil
-	}
-	if v.Kind != canonical.Object {
-		return nil, malformed("constraints must be an object or null, not %s", v.Kind)
+	if obj, err := v.AsOptObject("constraints"); obj == nil { // null, or not an object
+		return nil, malformedField(err)
 	}
 	c := &Constraints{}
 	for i := range v.Obj {
@@ -331,52 +275,39 @@ func decodeConstraints(v *canonical.Value) (*Constraints, error) {
 		var err error
 		switch m.Key {
 		case "max_runtime_seconds":
-			c.MaxRuntimeSeconds, err = optInt(&m.Value, "constraints.max_runtime_seconds")
+			c.MaxRuntimeSeconds, err = m.Value.AsOptInt64("constraints.max_runtime_seconds")
 		case "data_boundary":
-			c.DataBoundary, err = optStr(&m.Value, "constraints.data_boundary")
+			c.DataBoundary, err = m.Value.AsOptString("constraints.data_boundary")
 		case "requires_human_review":
-			if m.Value.Kind != canonical.Bool {
-				return nil, malformed("constraints.requires_human_review must be a boolean, not %s", m.Value.Kind)
-			}
-			c.RequiresHumanReview = m.Value.Bool
+			c.RequiresHumanReview, err = m.Value.AsBool("constraints.requires_human_review")
 		default:
 			return nil, malformed("unknown constraints field %q", m.Key)
 		}
 		if err != nil {
-			return nil, err
+			return nil, malformedField(err)
 		}
 	}
 	return c, nil
 }
 
 func decodeProvenance(v *canonical.Value) (*Provenance, error) {
-	if v.Kind == canonical.Null {
-		return nil, nil
-	}
-	if v.Kind != canonical.Object {
-		return nil, malformed("provenance must be an object or null, not %s", v.Kind)
+	if obj, err := v.AsOptObject("provenance"); obj == nil { // null, or not an object
+		return nil, malformedField(err)
 	}
 	p := &Provenance{}
 	for i := range v.Obj {
 		m := &v.Obj[i]
+		var err error
 		switch m.Key {
 		case "origin_workflow":
-			s, err := optStr(&m.Value, "provenance.origin_workflow")
-			if err != nil {
-				return nil, err
-			}
-			p.OriginWorkflow = s
+			p.OriginWorkflow, err = m.Value.AsOptString("provenance.origin_workflow")
 		case "delegation_depth":
-			n, err := optInt(&m.Value, "provenance.delegation_depth")
-			if err != nil {
-				return nil, err
-			}
-			if n == nil {
-				return nil, malformed("provenance.delegation_depth must be an integer")
-			}
-			p.DelegationDepth = *n
+			p.DelegationDepth, err = m.Value.AsInt64("provenance.delegation_depth")
 		default:
 			return nil, malformed("unknown provenance field %q", m.Key)
+		}
+		if err != nil {
+			return nil, malformedField(err)
 		}
 	}
 	return p, nil

@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestStrictParsing(t *testing.T) {
 		{"unknown envelope field", `{"chain"`, `{"extra": 1, "chain"`},
 		{"integer as string", `"ttl_seconds": 900`, `"ttl_seconds": "900"`},
 		{"integer as float", `"ttl_seconds": 900`, `"ttl_seconds": 900.0`},
-		{"boolean as string", `"ai_provenance": null`, `"ai_provenance": null, "constraints": {"requires_human_review": "yes"}`},
+		{"boolean as string", `"constraints": null`, `"constraints": {"requires_human_review": "yes"}`},
 		{"string as number", `"intent": "`, `"intent": 5, "x": "`},
 		{"NaN in context", `"context": {`, `"context": {"n": NaN, `},
 		{"naive datetime", `"issued_at": "2026-04-01T12:00:00+00:00"`, `"issued_at": "2026-04-01T12:00:00"`},
@@ -56,6 +57,30 @@ func TestStrictParsing(t *testing.T) {
 	}
 	if _, err := ParseEnvelope([]byte(strings.Replace(base, `"context": {`, `"context": {"d": `+strings.Repeat("[", 70)+strings.Repeat("]", 70)+`, `, 1)), Limits{}); err == nil {
 		t.Error("over-deep context accepted")
+	}
+}
+
+// TestFieldErrors checks that a wrong-typed field is malformed_envelope, still a
+// canonical.FieldError underneath, and named in the message.
+func TestFieldErrors(t *testing.T) {
+	base := loadPacketVectors(t, "packets_v0.4.0")["valid_02_typical_read.json"].WireEnvelopeJSON
+	cases := []struct{ field, old, new string }{
+		{"ttl_seconds", `"ttl_seconds": 900`, `"ttl_seconds": "900"`},
+		{"intent", `"intent": "`, `"intent": 5, "x": "`},
+		{"issued_at", `"issued_at": "2026-04-01T12:00:00+00:00"`, `"issued_at": "2026-04-01T12:00:00"`},
+		{"permissions.allowed_actions[0]", `"permissions": {"allowed_actions": [`, `"permissions": {"allowed_actions": [1, `},
+		{"constraints.requires_human_review", `"constraints": null`, `"constraints": {"requires_human_review": "yes"}`},
+	}
+	for _, c := range cases {
+		t.Run(c.field, func(t *testing.T) {
+			if !strings.Contains(base, c.old) {
+				t.Fatalf("mutation anchor %q not in the vector", c.old)
+			}
+			_, err := ParseEnvelope([]byte(strings.Replace(base, c.old, c.new, 1)), Limits{})
+			if reason.Of(err, "") != reason.MalformedEnvelope || !errors.Is(err, canonical.ErrFieldType) || !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("got %v, want malformed_envelope naming %s and wrapping canonical.ErrFieldType", err, c.field)
+			}
+		})
 	}
 }
 
