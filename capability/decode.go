@@ -19,6 +19,16 @@ func malformed(format string, args ...any) error {
 	return reason.New(reason.MalformedEnvelope, fmt.Sprintf(format, args...))
 }
 
+// malformedField gives a failed typed field read (a *canonical.FieldError, which names the
+// field) the code malformed_envelope. Errors that already carry a code pass through, so
+// every decoding loop can return what it got through this one function.
+func malformedField(err error) error {
+	if fe, ok := err.(*canonical.FieldError); ok {
+		return reason.Wrap(reason.MalformedEnvelope, "invalid field", fe)
+	}
+	return err
+}
+
 // DecodeToken strictly decodes a capability token. It accepts exactly the spelling
 // [Capability.Token] produces (so Token returns the input), and nothing looser: every
 // failure is a *reason.Error with code malformed_envelope. The signature is decoded but
@@ -109,13 +119,13 @@ func fromValue(v *canonical.Value) (*Capability, error) {
 		var err error
 		switch m.Key {
 		case "capability_id":
-			c.CapabilityID, err = id(val, m.Key)
+			c.CapabilityID, err = val.AsID(m.Key)
 			seen |= hasID
 		case "issuer_agent":
-			c.IssuerAgent, err = id(val, m.Key)
+			c.IssuerAgent, err = val.AsID(m.Key)
 			seen |= hasIssuer
 		case "subject_agent":
-			c.SubjectAgent, err = id(val, m.Key)
+			c.SubjectAgent, err = val.AsID(m.Key)
 			seen |= hasSubject
 		case "delegated_permissions":
 			c.Permissions, err = decodePermissions(val)
@@ -124,32 +134,32 @@ func fromValue(v *canonical.Value) (*Capability, error) {
 			c.Constraints, err = decodeConstraints(val)
 			seen |= hasConstraints
 		case "issued_at":
-			c.IssuedAt, err = timestamp(val, m.Key)
+			c.IssuedAt, err = val.AsTimestamp(m.Key)
 			seen |= hasIssued
 		case "expires_at":
-			c.ExpiresAt, err = timestamp(val, m.Key)
+			c.ExpiresAt, err = val.AsTimestamp(m.Key)
 			seen |= hasExpires
 		case "parent_capability_id":
 			if val.Kind != canonical.Null {
 				var p string
-				p, err = id(val, m.Key)
+				p, err = val.AsID(m.Key)
 				c.ParentCapabilityID = &p
 			}
 			seen |= hasParent
 		case "signature_algo":
-			c.SignatureAlgo, err = str(val, m.Key)
+			c.SignatureAlgo, err = val.AsString(m.Key)
 			if err == nil && c.SignatureAlgo != Algorithm {
 				err = malformed("signature_algo %q is not supported (only %s)", c.SignatureAlgo, Algorithm)
 			}
 			seen |= hasAlgo
 		case "signature":
-			c.Signature, err = str(val, m.Key)
+			c.Signature, err = val.AsString(m.Key)
 			if err == nil {
 				err = c.setSignature(c.Signature)
 			}
 			seen |= hasSignature
 		case "public_key":
-			c.PublicKey, err = str(val, m.Key)
+			c.PublicKey, err = val.AsString(m.Key)
 			if err == nil {
 				err = c.setPublicKey(c.PublicKey)
 			}
@@ -158,7 +168,7 @@ func fromValue(v *canonical.Value) (*Capability, error) {
 			return nil, malformed("unknown capability field %q (unsigned extra fields are rejected)", m.Key)
 		}
 		if err != nil {
-			return nil, err
+			return nil, malformedField(err)
 		}
 	}
 	if seen != hasAll {
@@ -173,8 +183,8 @@ func fromValue(v *canonical.Value) (*Capability, error) {
 
 func decodePermissions(v *canonical.Value) (Permissions, error) {
 	var p Permissions
-	if v.Kind != canonical.Object {
-		return p, malformed("delegated_permissions must be an object, not %s", v.Kind)
+	if _, err := v.AsObject("delegated_permissions"); err != nil {
+		return p, malformedField(err)
 	}
 	seen := 0
 	for i := range v.Obj {
@@ -182,7 +192,7 @@ func decodePermissions(v *canonical.Value) (Permissions, error) {
 		var err error
 		switch m.Key {
 		case "allowed_actions":
-			p.AllowedActions, err = stringList(&m.Value, "delegated_permissions.allowed_actions")
+			p.AllowedActions, err = m.Value.AsStrings("delegated_permissions.allowed_actions")
 			seen |= 1
 		case "max_tool_calls":
 			p.MaxToolCalls, err = optCount(&m.Value, "delegated_permissions.max_tool_calls")
@@ -191,7 +201,7 @@ func decodePermissions(v *canonical.Value) (Permissions, error) {
 			return p, malformed("unknown delegated_permissions field %q", m.Key)
 		}
 		if err != nil {
-			return p, err
+			return p, malformedField(err)
 		}
 	}
 	if seen&1 == 0 {
@@ -204,11 +214,8 @@ func decodePermissions(v *canonical.Value) (Permissions, error) {
 }
 
 func decodeConstraints(v *canonical.Value) (*Constraints, error) {
-	if v.Kind == canonical.Null {
-		return nil, nil
-	}
-	if v.Kind != canonical.Object {
-		return nil, malformed("constraints must be an object or null, not %s", v.Kind)
+	if obj, err := v.AsOptObject("constraints"); obj == nil { // null, or not an object
+		return nil, malformedField(err)
 	}
 	c := &Constraints{}
 	seen := 0
@@ -220,23 +227,16 @@ func decodeConstraints(v *canonical.Value) (*Constraints, error) {
 			c.MaxRuntimeSeconds, err = optCount(&m.Value, "constraints.max_runtime_seconds")
 			seen |= 1
 		case "data_boundary":
-			if m.Value.Kind != canonical.Null {
-				var s string
-				s, err = str(&m.Value, "constraints.data_boundary")
-				c.DataBoundary = &s
-			}
+			c.DataBoundary, err = m.Value.AsOptString("constraints.data_boundary")
 			seen |= 2
 		case "requires_human_review":
-			if m.Value.Kind != canonical.Bool {
-				return nil, malformed("constraints.requires_human_review must be a boolean, not %s", m.Value.Kind)
-			}
-			c.RequiresHumanReview = m.Value.Bool
+			c.RequiresHumanReview, err = m.Value.AsBool("constraints.requires_human_review")
 			seen |= 4
 		default:
 			return nil, malformed("unknown constraints field %q", m.Key)
 		}
 		if err != nil {
-			return nil, err
+			return nil, malformedField(err)
 		}
 	}
 	if seen != 7 {
@@ -245,62 +245,15 @@ func decodeConstraints(v *canonical.Value) (*Constraints, error) {
 	return c, nil
 }
 
-func str(v *canonical.Value, name string) (string, error) {
-	if v.Kind != canonical.String {
-		return "", malformed("%s must be a string, not %s", name, v.Kind)
-	}
-	return v.Str, nil
-}
-
-// id decodes a non-empty identifier string.
-func id(v *canonical.Value, name string) (string, error) {
-	s, err := str(v, name)
-	if err == nil && s == "" {
-		err = malformed("%s is empty", name)
-	}
-	return s, err
-}
-
-func stringList(v *canonical.Value, name string) ([]string, error) {
-	if v.Kind != canonical.Array {
-		return nil, malformed("%s must be an array, not %s", name, v.Kind)
-	}
-	out := make([]string, len(v.Arr))
-	for i := range v.Arr {
-		if v.Arr[i].Kind != canonical.String {
-			return nil, malformed("%s[%d] must be a string, not %s", name, i, v.Arr[i].Kind)
-		}
-		out[i] = v.Arr[i].Str
-	}
-	return out, nil
-}
-
 // optCount decodes null or a non-negative integer that fits an int64. A float spelling
 // (3.0, 1e2) or a string is rejected: the reference's pydantic model would coerce them,
 // but the token would then not be what was signed.
 func optCount(v *canonical.Value, name string) (*int64, error) {
-	switch v.Kind {
-	case canonical.Null:
-		return nil, nil
-	case canonical.Int:
-		n, ok := v.Int64()
-		if !ok || n < 0 {
-			return nil, malformed("%s must be a non-negative 64-bit integer, got %s", name, v.Str)
-		}
-		return &n, nil
+	n, err := v.AsOptInt64(name)
+	if err == nil && n != nil && *n < 0 {
+		return nil, malformed("%s must not be negative, got %d", name, *n)
 	}
-	return nil, malformed("%s must be an integer or null, not %s", name, v.Kind)
-}
-
-func timestamp(v *canonical.Value, name string) (canonical.Timestamp, error) {
-	if v.Kind != canonical.String {
-		return canonical.Timestamp{}, malformed("%s must be a datetime string, not %s", name, v.Kind)
-	}
-	ts, err := canonical.ParseTimestamp(v.Str)
-	if err != nil {
-		return canonical.Timestamp{}, reason.Wrap(reason.MalformedEnvelope, name, err)
-	}
-	return ts, nil
+	return n, err
 }
 
 // setSignature decodes sig (canonical standard base64 of exactly 64 bytes) into the cache.

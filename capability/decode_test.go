@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"strings"
 	"testing"
 
@@ -268,6 +269,29 @@ func TestDecodeTokenHostile(t *testing.T) {
 				t.Fatalf("code %s, want %s (%v)", got, reason.MalformedEnvelope, err)
 			}
 			t.Log(err)
+		})
+	}
+}
+
+// TestDecodeTokenFieldErrors checks that a wrong-typed field is malformed_envelope, still
+// a canonical.FieldError underneath, and named in the message.
+func TestDecodeTokenFieldErrors(t *testing.T) {
+	doc := sampleJSON(t)
+	cases := []struct{ field, value string }{
+		{"capability_id", `7`},
+		{"issuer_agent", `""`},
+		{"issued_at", `"2026-04-01"`},
+		{"delegated_permissions.allowed_actions", `"read"`},
+		{"delegated_permissions.max_tool_calls", `3.0`},
+		{"constraints.data_boundary", `1`},
+		{"constraints.requires_human_review", `"no"`},
+	}
+	for _, c := range cases {
+		t.Run(c.field, func(t *testing.T) {
+			_, err := DecodeToken(tokenOf(withField(t, doc, c.field, c.value)), Limits{})
+			if codeOf(err) != reason.MalformedEnvelope || !errors.Is(err, canonical.ErrFieldType) || !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("got %v, want malformed_envelope naming %s and wrapping canonical.ErrFieldType", err, c.field)
+			}
 		})
 	}
 }
