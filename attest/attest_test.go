@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -206,6 +207,44 @@ func TestHostileInputs(t *testing.T) {
 			}
 			if out, _ := a.Marshal(); string(out) != good {
 				t.Errorf("Marshal = %s, want the reference form", out)
+			}
+		})
+	}
+}
+
+// TestFieldErrors checks that a wrong-typed field is malformed_envelope, still a
+// canonical.FieldError underneath, and named in the message; and that a hand-built Value
+// with invalid UTF-8 in a free-text field is rejected.
+func TestFieldErrors(t *testing.T) {
+	good := `{"packet_id":"pkt-vec-02","status":"OK","outcome_hash":"5444d2943f4b470b6e67bf84800049645e3a0f6be9d49e58b616cbd32e4fb4c0","nonce":1512366075204170929049582354406559215,"timestamp_ms":1775044800123,"signed_by":"agent:m6wiXeRXet3uCBOB","agent_pubkey_fingerprint":"aaa5d54a81f4cca4dad930d657ef89081f157e7ea1ce6f559f23c70bc062ad57","signature":"r0rGIjf6EHNuXmrFC3ktuTntbjgKy_Oy6ICJXUiF2RQe0RO4WKCH4E3jY-2ijOeJfBmuNHaP-uV2nIBntowBAA","reason_hash":null}`
+	for _, c := range []struct{ field, old, new string }{
+		{"packet_id", `"pkt-vec-02"`, `""`},
+		{"status", `"OK"`, `1`},
+		{"timestamp_ms", `1775044800123`, `9223372036854775808`},
+		{"signed_by", `"agent:m6wiXeRXet3uCBOB"`, `null`},
+		{"reason_hash", `"reason_hash":null`, `"reason_hash":false`},
+	} {
+		t.Run(c.field, func(t *testing.T) {
+			_, err := Parse([]byte(strings.Replace(good, c.old, c.new, 1)))
+			if reason.Of(err, "") != reason.MalformedEnvelope || !errors.Is(err, canonical.ErrFieldType) || !strings.Contains(err.Error(), c.field) {
+				t.Fatalf("got %v, want malformed_envelope naming %s and wrapping canonical.ErrFieldType", err, c.field)
+			}
+		})
+	}
+	v, err := canonical.Parse([]byte(good), canonical.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"packet_id", "signed_by"} {
+		t.Run(field+" invalid UTF-8", func(t *testing.T) {
+			w := canonical.Value{Kind: canonical.Object, Obj: slices.Clone(v.Obj)}
+			for i := range w.Obj {
+				if w.Obj[i].Key == field {
+					w.Obj[i].Value.Str = "x\xff"
+				}
+			}
+			if _, err := FromValue(&w); reason.Of(err, "") != reason.MalformedEnvelope || !strings.Contains(err.Error(), field+" is not valid UTF-8") {
+				t.Fatalf("got %v, want malformed_envelope: %s is not valid UTF-8", err, field)
 			}
 		})
 	}

@@ -162,6 +162,15 @@ func malformed(format string, args ...any) error {
 	return reason.New(reason.MalformedEnvelope, fmt.Sprintf(format, args...))
 }
 
+// malformedField gives a failed typed field read (a *canonical.FieldError, which names the
+// field) the code malformed_envelope. Errors that already carry a code pass through.
+func malformedField(err error) error {
+	if fe, ok := err.(*canonical.FieldError); ok {
+		return reason.Wrap(reason.MalformedEnvelope, "invalid field", fe)
+	}
+	return err
+}
+
 // Parse strictly decodes the wire JSON of an attestation. Every failure is a *reason.Error
 // with code malformed_envelope.
 func Parse(data []byte) (*Attestation, error) {
@@ -206,14 +215,11 @@ func FromValue(v *canonical.Value) (*Attestation, error) {
 		switch m.Key {
 		case "packet_id":
 			bit = hasPacketID
-			a.PacketID, err = str(&m.Value, m.Key)
-			if err == nil && a.PacketID == "" {
-				err = malformed("packet_id must not be empty")
-			}
+			a.PacketID, err = text(&m.Value, m.Key)
 		case "status":
 			bit = hasStatus
 			var s string
-			if s, err = str(&m.Value, m.Key); err == nil {
+			if s, err = m.Value.AsString(m.Key); err == nil {
 				a.Status = Status(s)
 				if !a.Status.Valid() {
 					err = malformed("status %q is not one of OK, ERROR, PARTIAL, REJECTED, TIMEOUT", truncate(s))
@@ -231,26 +237,20 @@ func FromValue(v *canonical.Value) (*Attestation, error) {
 			}
 		case "timestamp_ms":
 			bit = hasTimestamp
-			n, ok := m.Value.Int64()
-			if m.Value.Kind != canonical.Int {
-				err = malformed("timestamp_ms must be an integer, not %s", m.Value.Kind)
-			} else if !ok || n < 0 {
-				err = malformed("timestamp_ms %s is out of range [0, 2^63)", truncate(m.Value.Str))
+			a.TimestampMS, err = m.Value.AsInt64(m.Key)
+			if err == nil && a.TimestampMS < 0 {
+				err = malformed("timestamp_ms %d is out of range [0, 2^63)", a.TimestampMS)
 			}
-			a.TimestampMS = n
 		case "signed_by":
 			bit = hasSignedBy
-			a.SignedBy, err = str(&m.Value, m.Key)
-			if err == nil && a.SignedBy == "" {
-				err = malformed("signed_by must not be empty")
-			}
+			a.SignedBy, err = text(&m.Value, m.Key)
 		case "agent_pubkey_fingerprint":
 			bit = hasFingerprint
 			err = hash32(&a.Fingerprint, &m.Value, m.Key)
 		case "signature":
 			bit = hasSignature
 			var s string
-			if s, err = str(&m.Value, m.Key); err == nil {
+			if s, err = m.Value.AsString(m.Key); err == nil {
 				a.Signature, err = decodeSignature(s)
 			}
 		case "reason_hash":
@@ -263,7 +263,7 @@ func FromValue(v *canonical.Value) (*Attestation, error) {
 			return nil, malformed("unknown attestation field %q", truncate(m.Key))
 		}
 		if err != nil {
-			return nil, err
+			return nil, malformedField(err)
 		}
 		// canonical.Parse already rejects duplicate keys; this keeps FromValue safe on a
 		// Value built by hand.
@@ -278,19 +278,20 @@ func FromValue(v *canonical.Value) (*Attestation, error) {
 	return a, nil
 }
 
-func str(v *canonical.Value, name string) (string, error) {
-	if v.Kind != canonical.String {
-		return "", malformed("%s must be a string, not %s", name, v.Kind)
-	}
-	if !utf8.ValidString(v.Str) { // canonical.Parse guarantees it; a hand-built Value may not
+// text reads a free-text field (packet_id, signed_by): a non-empty string of valid UTF-8.
+// canonical.Parse guarantees UTF-8; a hand-built Value may not. The other string fields
+// are checked against an ASCII pattern, which invalid UTF-8 cannot match.
+func text(v *canonical.Value, name string) (string, error) {
+	s, err := v.AsID(name)
+	if err == nil && !utf8.ValidString(s) {
 		return "", malformed("%s is not valid UTF-8", name)
 	}
-	return v.Str, nil
+	return s, err
 }
 
 // hash32 decodes a lowercase hex SHA-256 (the reference's pattern ^[0-9a-f]{64}$).
 func hash32(dst *[32]byte, v *canonical.Value, name string) error {
-	s, err := str(v, name)
+	s, err := v.AsString(name)
 	if err != nil {
 		return err
 	}
