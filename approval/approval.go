@@ -131,6 +131,12 @@ func malformed(format string, args ...any) error {
 	return reason.New(reason.MalformedEnvelope, "approval: "+fmt.Sprintf(format, args...))
 }
 
+// malformedField gives a failed typed field read (a *canonical.FieldError, which names the
+// field) the code malformed_envelope.
+func malformedField(err error) error {
+	return reason.Wrap(reason.MalformedEnvelope, "approval", err)
+}
+
 // FromValue strictly decodes an approval object (unknown fields, wrong types and missing
 // fields are malformed_envelope).
 func FromValue(v *canonical.Value) (*Approval, error) {
@@ -152,10 +158,11 @@ func FromValue(v *canonical.Value) (*Approval, error) {
 		if !ok {
 			return nil, malformed("unknown field %q", m.Key)
 		}
-		if m.Value.Kind != canonical.String {
-			return nil, malformed("%s must be a string, not %s", m.Key, m.Value.Kind)
+		s, err := m.Value.AsString(m.Key)
+		if err != nil {
+			return nil, malformedField(err)
 		}
-		*dst = m.Value.Str
+		*dst = s
 		seen++
 	}
 	if seen != len(fields) {

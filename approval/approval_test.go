@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -97,6 +98,10 @@ func TestRoundTripAndStrictDecode(t *testing.T) {
 		if _, err := FromValue(&v); reason.Of(err, "") != reason.MalformedEnvelope {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	wrong, _ := canonical.Parse([]byte(`{"note":false}`), canonical.Limits{})
+	if _, err := FromValue(&wrong); !errors.Is(err, canonical.ErrFieldType) || err.Error() != "approval: note must be a string, not boolean" {
+		t.Errorf("wrong type: got %v, want a field error naming note", err)
 	}
 	if _, err := New(identity.NewKeySigner(k), [32]byte{}, "maybe", time.Now(), time.Minute, ""); err == nil {
 		t.Error("bad decision accepted")
