@@ -9,5 +9,8 @@
 // float64 and input deeper than a limit are errors, never silently accepted.
 //
 // A parsed [Value] keeps object members in wire order and integers exactly (any size), so a
-// verifier can rebuild the bytes the signer signed under either packet rule.
+// verifier can rebuild the bytes the signer signed under either packet rule. Its As…
+// methods ([Value.AsString], [Value.AsOptInt64], [Value.AsTimestamp], …) read one typed
+// field and fail with a [FieldError] naming it, which each protocol package gives its own
+// reason code.
 package canonical
