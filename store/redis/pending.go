@@ -86,8 +86,9 @@ func (s *Store) List(ctx context.Context) ([]pending.Item, error) {
 		return nil, fmt.Errorf("%w: %w", pending.ErrUnavailable, ErrClosed)
 	}
 	now := s.cfg.Now()
-	ids, err := s.client.ZRangeByScore(ctx, s.keys.pendingIndex, &goredis.ZRangeBy{
-		Min: strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf",
+	ids, err := s.client.ZRangeArgs(ctx, goredis.ZRangeArgs{
+		Key: s.keys.pendingIndex, ByScore: true,
+		Start: strconv.FormatInt(now.UnixMilli(), 10), Stop: "+inf",
 	}).Result()
 	if err != nil {
 		return nil, unavailable(pending.ErrUnavailable, "list", err)
