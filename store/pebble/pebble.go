@@ -6,10 +6,12 @@
 // Replay records are group-committed: Record hands its key to a single
 // committer goroutine, which takes every request queued at that moment,
 // decides each against the database and against the rest of the group (the
-// first of two identical keys wins), writes one batch, syncs it to disk once,
-// and only then answers. A fresh=true answer is therefore durable, concurrent
-// callers share the cost of an fsync, and record-if-new is atomic because only
-// the committer writes nonces. Expired nonces are deleted by a periodic sweep
+// first of two identical keys wins) and applies one batch; a syncer goroutine
+// then syncs the write-ahead log once for every group applied so far and only
+// then answers. A fresh=true answer is therefore durable, concurrent callers
+// share the cost of an fsync, the next group is decided while the previous one
+// is being synced, and record-if-new is atomic because only the committer
+// writes nonces. Expired nonces are deleted by a periodic sweep
 // of an expiry-ordered index, also run by the committer.
 //
 // Watch is in-process: revocations are delivered to watchers of the same
@@ -74,8 +76,9 @@ type Store struct {
 
 	reqs  chan *recordReq
 	sweep chan chan sweepResult
+	syncs chan syncJob // committer → syncer: groups applied, awaiting fsync
 	quit  chan struct{}
-	done  chan struct{} // closed when the committer has exited
+	done  chan struct{} // closed when the committer and the syncer have exited
 
 	// mu guards db against use after Close (Pebble panics on a closed DB).
 	mu     sync.RWMutex
@@ -131,11 +134,13 @@ func Open(dir string, cfg Config) (*Store, error) {
 		lock:  lock,
 		reqs:  make(chan *recordReq, cfg.MaxBatch),
 		sweep: make(chan chan sweepResult),
+		syncs: make(chan syncJob, 64),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 		hub:   fanout.New[revocation.Entry](cfg.WatchBuffer),
 	}
 	go s.commitLoop()
+	go s.syncLoop()
 	return s, nil
 }
 

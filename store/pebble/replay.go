@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	pdb "github.com/cockroachdb/pebble"
@@ -86,7 +87,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 // commitLoop is the only writer of nonces: it group-commits Records and runs
 // the sweep between groups.
 func (s *Store) commitLoop() {
-	defer close(s.done)
+	defer close(s.syncs) // the syncer answers what is left, then closes done
 	var tick <-chan time.Time
 	if s.cfg.SweepInterval > 0 {
 		t := time.NewTicker(s.cfg.SweepInterval)
@@ -206,18 +207,71 @@ func (c *committer) commit(first *recordReq) {
 		writes = true
 	}
 	if writes {
-		if err := b.Commit(pdb.Sync); err != nil {
-			err = fmt.Errorf("%w: store/pebble: commit: %w", replay.ErrUnavailable, err)
-			for i, r := range c.group {
-				if resps[i].fresh && r.exp > r.now {
-					resps[i] = recordResp{err: err}
-				}
-			}
+		// Apply now (visible to the next group's checks) and let the syncer
+		// fsync: deciding group N+1 overlaps with syncing group N.
+		if err := b.Commit(pdb.NoSync); err != nil {
+			failFresh(c.group, resps, fmt.Errorf("%w: store/pebble: commit: %w", replay.ErrUnavailable, err))
+		} else {
+			c.s.syncs <- syncJob{reqs: slices.Clone(c.group), resps: resps}
+			clear(c.group)
+			return
 		}
 	}
 	for i, r := range c.group {
 		r.resp <- resps[i]
 		c.group[i] = nil
+	}
+}
+
+// failFresh turns every fresh answer that wrote a key into err.
+func failFresh(group []*recordReq, resps []recordResp, err error) {
+	for i, r := range group {
+		if resps[i].fresh && r.exp > r.now {
+			resps[i] = recordResp{err: err}
+		}
+	}
+}
+
+// syncJob is a group applied without sync, to be answered once the WAL is
+// synced.
+type syncJob struct {
+	reqs  []*recordReq
+	resps []recordResp
+}
+
+// syncLoop syncs the WAL once for every job queued at that moment and then
+// answers their Records: no fresh=true leaves before its key is on disk. It
+// exits when the committer closes syncs.
+func (s *Store) syncLoop() {
+	defer close(s.done)
+	var jobs []syncJob
+	for job := range s.syncs {
+		jobs = append(jobs[:0], job)
+	more:
+		for {
+			select {
+			case j, ok := <-s.syncs:
+				if !ok {
+					break more
+				}
+				jobs = append(jobs, j)
+			default:
+				break more
+			}
+		}
+		// A synced write waits for the WAL to be synced up to and including
+		// itself, which covers every batch committed before it.
+		if err := s.db.LogData(nil, pdb.Sync); err != nil {
+			err = fmt.Errorf("%w: store/pebble: sync: %w", replay.ErrUnavailable, err)
+			for _, j := range jobs {
+				failFresh(j.reqs, j.resps, err)
+			}
+		}
+		for _, j := range jobs {
+			for i, r := range j.reqs {
+				r.resp <- j.resps[i]
+			}
+		}
 	}
 }
 
