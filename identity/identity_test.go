@@ -121,3 +121,17 @@ func TestFastPEMMatchesX509(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKeys: no input panics the PEM parsers; an accepted public key re-encodes to the
+// same text.
+func FuzzParseKeys(f *testing.F) {
+	k, _ := Generate()
+	f.Add([]byte(PublicKeyPEM(NewKeySigner(k).Public())))
+	f.Add(PrivateKeyPEM(k))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if pub, err := ParsePublicKeyPEM(string(data)); err == nil && PublicKeyPEM(pub) != string(data) {
+			t.Fatal("accepted a non-canonical public key PEM")
+		}
+		ParsePrivateKeyPEM(data)
+	})
+}
