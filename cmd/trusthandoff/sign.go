@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +36,7 @@ the last one becomes the packet's capability_token. --rule 0.3.3 signs for a 0.3
       --capability "$ROOT" --capability "$LEAF" --requires-review --context '{"ticket": 4821}'`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			env, err := buildEnvelope(&f, time.Now())
+			env, err := buildEnvelope(&f, time.Now(), c.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -70,7 +71,7 @@ the last one becomes the packet's capability_token. --rule 0.3.3 signs for a 0.3
 	return c
 }
 
-func buildEnvelope(f *signFlags, now time.Time) (*packet.Envelope, error) {
+func buildEnvelope(f *signFlags, now time.Time, warn io.Writer) (*packet.Envelope, error) {
 	signer, err := loadSigner(f.key)
 	if err != nil {
 		return nil, err
@@ -142,11 +143,15 @@ func buildEnvelope(f *signFlags, now time.Time) (*packet.Envelope, error) {
 		return nil, usageErr("--risk must be read or write")
 	}
 	p.RiskLevel = &risk
+	policyTTL, err := pol.TTLFor(risk, p.Permissions.AllowedActions)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
 	ttl := f.ttl
 	if ttl == 0 {
-		if ttl, err = pol.TTLFor(risk, p.Permissions.AllowedActions); err != nil {
-			return nil, usageErr("%v", err)
-		}
+		ttl = policyTTL
+	} else if ttl > policyTTL && warn != nil {
+		fmt.Fprintf(warn, "trusthandoff: warning: --ttl %v exceeds the %s policy TTL of %v; verify --strict will reject it\n", ttl, risk, policyTTL)
 	}
 	if ttl < time.Second || ttl%time.Second != 0 {
 		return nil, usageErr("--ttl must be a whole number of seconds, at least 1s")
