@@ -56,6 +56,24 @@ func TestExecStopsCommandAtExpiry(t *testing.T) {
 
 // TestExecStopsCommandOnRevocation runs exec against a real redis-server; another process
 // revokes the root capability and the running command is stopped.
+func TestRedisWaitReplicasFailsClosed(t *testing.T) {
+	srv := redistest.Start(t)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", srv.Port())
+	w := newWorld(t)
+	env := sign(t, w, "alice", "bob", "--actions", "read_tickets")
+	// a lone server has no replica to acknowledge the nonce: fail closed
+	r := mustTH(t, 3, "", "verify", "--registry", w.reg, "--redis", url, "--redis-wait-replicas", "1", env)
+	wantReason(t, r.json(t), "REJECT", "store_unavailable")
+	// The nonce may have reached the primary: it stays spent (a retry is a replay, never a
+	// second chance at acceptance), and the sender re-signs.
+	wantReason(t, mustTH(t, 1, "", "verify", "--registry", w.reg, "--redis", url, env).json(t), "REJECT", "replay_detected")
+	fresh := sign(t, w, "alice", "bob", "--actions", "read_tickets")
+	wantReason(t, mustTH(t, 0, "", "verify", "--registry", w.reg, "--redis", url, fresh).json(t), "ACCEPT", "ok")
+	wantReason(t, mustTH(t, 1, "", "verify", "--registry", w.reg, "--redis", url, fresh).json(t), "REJECT", "replay_detected")
+	// an unreachable Redis fails closed too
+	wantReason(t, mustTH(t, 3, "", "verify", "--registry", w.reg, "--redis", "redis://127.0.0.1:1/0", env).json(t), "REJECT", "store_unavailable")
+}
+
 func TestExecStopsCommandOnRevocation(t *testing.T) {
 	srv := redistest.Start(t)
 	url := fmt.Sprintf("redis://127.0.0.1:%d/0", srv.Port())

@@ -17,14 +17,16 @@ import (
 
 // stateFlags select where nonces and revocations live.
 type stateFlags struct {
-	dir      string
-	redisURL string
-	lockWait time.Duration
+	dir          string
+	redisURL     string
+	waitReplicas int
+	lockWait     time.Duration
 }
 
 func (s *stateFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&s.dir, "state", "", "state directory for nonces and revocations (default: $XDG_STATE_HOME/trusthandoff or ~/.local/state/trusthandoff)")
 	c.Flags().StringVar(&s.redisURL, "redis", "", "share state through Redis instead, e.g. redis://127.0.0.1:6379/0")
+	c.Flags().IntVar(&s.waitReplicas, "redis-wait-replicas", 0, "with --redis: reject unless this many replicas acknowledge each nonce (WAIT), so a failover cannot forget it")
 	c.Flags().DurationVar(&s.lockWait, "state-lock-wait", 10*time.Second, "how long to wait for another process holding the state directory")
 	c.MarkFlagsMutuallyExclusive("state", "redis")
 }
@@ -55,7 +57,7 @@ func openState(ctx context.Context, f *stateFlags) (*state, error) {
 		ctx = context.Background()
 	}
 	if f.redisURL != "" {
-		return openRedisState(ctx, f.redisURL)
+		return openRedisState(ctx, f.redisURL, f.waitReplicas)
 	}
 	dir := f.dir
 	if dir == "" {

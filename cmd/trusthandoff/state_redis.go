@@ -13,12 +13,15 @@ import (
 // openRedisState connects to a shared Redis (redis://[user:password@]host:port[/db]) and
 // waits until the revocation cache has synced, so the first verification already sees
 // every revocation made by any node.
-func openRedisState(ctx context.Context, url string) (*state, error) {
+func openRedisState(ctx context.Context, url string, waitReplicas int) (*state, error) {
 	opt, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, usageErr("--redis: %v", err)
 	}
-	st, err := redisstore.Open(redisstore.Config{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB})
+	if waitReplicas < 0 {
+		return nil, usageErr("--redis-wait-replicas must not be negative")
+	}
+	st, err := redisstore.Open(redisstore.Config{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, WaitReplicas: waitReplicas})
 	if err != nil {
 		return nil, usageErr("--redis: %v", err)
 	}
