@@ -334,7 +334,7 @@ func (v *Verifier) checkCapabilities(ctx context.Context, env *packet.Envelope, 
 	} else if tokens[len(tokens)-1] != *p.CapabilityToken {
 		return nil, reason.New(reason.CapabilityInvalid, "the last capability in the envelope is not the packet's capability_token")
 	}
-	if len(tokens) > v.maxDepth+1 {
+	if len(tokens) > v.maxDepth { // before any signature work: checkDepth would reject it anyway
 		return nil, reason.New(reason.DepthExceeded, fmt.Sprintf("capability chain of %d links exceeds the maximum depth %d", len(tokens), v.maxDepth))
 	}
 	chain := make([]*capability.Capability, len(tokens))

@@ -466,3 +466,22 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 		t.Fatalf("a rejection keeps its reason and reports the audit failure: %+v", d)
 	}
 }
+
+func TestDepthFromCapabilityChain(t *testing.T) {
+	f := newFixture(t)
+	root := f.grant(t, f.alice, f.bob, []string{"read_tickets"}, time.Hour)
+	leaf := derive(t, root, f.bob, f.carol, []string{"read_tickets"})
+	p := draft(f.bob, f.carol)
+	tok := leaf.Token()
+	p.CapabilityToken = &tok
+	env := seal(t, p, f.bob.s, []string{root.Token(), tok})
+	for _, c := range []struct {
+		max  int
+		want reason.Code
+	}{{1, reason.DepthExceeded}, {2, reason.OK}} {
+		d := f.verifier(t, WithMaxDepth(c.max)).VerifyAt(context.Background(), env, t0.Add(time.Second))
+		if d.Reason != c.want {
+			t.Errorf("max depth %d: %s (%s), want %s", c.max, d.Reason, d.Detail, c.want)
+		}
+	}
+}
