@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,7 +10,6 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/attest"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/identity"
-	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/verify"
 )
@@ -36,13 +34,9 @@ JSON values hashed in the reference's canonical form (compact, sorted, floats fo
 				return usageErr("give exactly one of --packet-id or --envelope")
 			}
 			if envFile != "" {
-				data, err := readInput(c, []string{envFile}, canonical.DefaultMaxBytes)
+				env, err := readEnvelope(c, envFile)
 				if err != nil {
 					return err
-				}
-				env, err := packet.ParseEnvelope(data, canonical.Limits{})
-				if err != nil {
-					return usageErr("%s: %v", envFile, err)
 				}
 				packetID = env.Packet.PacketID
 			}
@@ -66,12 +60,7 @@ JSON values hashed in the reference's canonical form (compact, sorted, floats fo
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			out, err := a.Marshal()
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(c.OutOrStdout(), "%s\n", out)
-			return err
+			return printRaw(c, a.Marshal)
 		},
 	}
 	c.Flags().StringVar(&key, "key", "", "executing agent's private key file (mode 0600)")

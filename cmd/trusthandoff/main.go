@@ -158,3 +158,13 @@ func version() string {
 	}
 	return v
 }
+
+// printRaw writes the JSON that marshal produces, as one line, to the command's stdout.
+func printRaw(c *cobra.Command, marshal func() ([]byte, error)) error {
+	out, err := marshal()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.OutOrStdout(), "%s\n", out)
+	return err
+}

@@ -40,12 +40,7 @@ the last one becomes the packet's capability_token. --rule 0.3.3 signs for a 0.3
 			if err != nil {
 				return err
 			}
-			out, err := env.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(c.OutOrStdout(), "%s\n", out)
-			return err
+			return printRaw(c, env.MarshalJSON)
 		},
 	}
 	fl := c.Flags()
@@ -224,13 +219,9 @@ to "approvals". The packet's own signature is checked first: nobody approves a f
 			if envFile == "" {
 				return usageErr("--envelope is required")
 			}
-			data, err := readInput(c, []string{envFile}, canonical.DefaultMaxBytes)
+			env, err := readEnvelope(c, envFile)
 			if err != nil {
 				return err
-			}
-			env, err := packet.ParseEnvelope(data, canonical.Limits{})
-			if err != nil {
-				return usageErr("%s: %v", envFile, err)
 			}
 			pub, err := parsePacketKey(env.Packet)
 			if err != nil {
@@ -253,12 +244,7 @@ to "approvals". The packet's own signature is checked first: nobody approves a f
 				return usageErr("%v", err)
 			}
 			env.Approvals = append(env.Approvals, a.Value())
-			out, err := env.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(c.OutOrStdout(), "%s\n", out)
-			return err
+			return printRaw(c, env.MarshalJSON)
 		},
 	}
 	c.Flags().StringVar(&key, "key", "", "approver's private key file (mode 0600)")
@@ -267,4 +253,18 @@ to "approvals". The packet's own signature is checked first: nobody approves a f
 	c.Flags().DurationVar(&ttl, "ttl", 15*time.Minute, "how long the approval stays valid (max 24h)")
 	c.Flags().StringVar(&note, "note", "", "free-text note recorded in the signed approval")
 	return c
+}
+
+// readEnvelope reads and strictly parses an envelope file ("-" for stdin); a file that is
+// not a valid envelope is unusable input (exit 2).
+func readEnvelope(c *cobra.Command, file string) (*packet.Envelope, error) {
+	data, err := readInput(c, []string{file}, canonical.DefaultMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	env, err := packet.ParseEnvelope(data, canonical.Limits{})
+	if err != nil {
+		return nil, usageErr("%s: %v", file, err)
+	}
+	return env, nil
 }
