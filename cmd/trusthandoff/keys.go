@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"os"
 	"time"
 
@@ -25,6 +26,9 @@ Prints {"agent_id", "public_key_pem"}.`,
 			if out == "" {
 				return usageErr("--out is required")
 			}
+			if _, err := os.Lstat(out + ".pub"); err == nil {
+				return usageErr("%s.pub already exists; refusing to overwrite it", out)
+			}
 			key, err := identity.Generate()
 			if err != nil {
 				return err
@@ -33,8 +37,13 @@ Prints {"agent_id", "public_key_pem"}.`,
 				return usageErr("%v", err)
 			}
 			pemText := identity.PublicKeyPEM(key.Public().(ed25519.PublicKey))
-			if err := os.WriteFile(out+".pub", []byte(pemText), 0o644); err != nil {
-				return usageErr("%v", err)
+			pub, err := os.OpenFile(out+".pub", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err == nil {
+				_, err = pub.WriteString(pemText)
+				err = errors.Join(err, pub.Close())
+			}
+			if err != nil {
+				return usageErr("writing %s.pub: %v", out, err)
 			}
 			return printJSON(c, map[string]string{"agent_id": identity.AgentID(pemText), "public_key_pem": pemText})
 		},
@@ -88,7 +97,7 @@ validity windows for rotation), roles (approver) and revocation. Updates are ato
 			if err != nil {
 				return err
 			}
-			var roles []string
+			roles := []string{}
 			switch role {
 			case "":
 			case registry.RoleApprover:
