@@ -26,8 +26,10 @@ func demoCmd() *cobra.Command {
 		Long: `Run the attack demo in memory: two fresh agents, a signed handoff, and the attacks the
 gate stops. A forged copy (intent changed, same nonce) is sent first and rejected with
 invalid_signature without burning the nonce, so the legitimate packet is still accepted; a
-replay of it is then rejected. Prints one JSON object per step on stdout.`,
-		Args: cobra.NoArgs,
+replay of it is then rejected. Prints one JSON object per step on stdout; exits 0 when
+every outcome is the expected one.`,
+		Example: "  trusthandoff demo",
+		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ok, err := runDemo(c.Context(), c.OutOrStdout(), c.ErrOrStderr())
 			if err != nil {

@@ -186,9 +186,10 @@ validity windows for rotation), roles (approver) and revocation. Updates are ato
 	revoke.Flags().StringVar(&at, "at", "", "revocation instant, RFC 3339 (default: now)")
 
 	list := &cobra.Command{
-		Use:   "list --registry REG",
-		Short: "Print the registry",
-		Args:  cobra.NoArgs,
+		Use:     "list --registry REG",
+		Short:   "Print the registry",
+		Example: "  trusthandoff registry list --registry reg.json",
+		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			r, err := loadRegistry(reg)
 			if err != nil {
