@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReadmeCLISnippet runs the README's "Using the CLI" block with the built binary, so the
+// documented commands and their documented outcomes cannot drift from the code.
+func TestReadmeCLISnippet(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "## Using the CLI")
+	if !ok {
+		t.Fatal("README has no 'Using the CLI' section")
+	}
+	_, rest, ok = strings.Cut(rest, "```sh\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no sh block under 'Using the CLI'")
+	}
+	if _, err := exec.LookPath("jq"); err != nil && strings.Contains(block, "jq") {
+		t.Skip("the README snippet uses jq, which is not installed")
+	}
+	dir := t.TempDir()
+	// The snippet builds ./trusthandoff itself; use the binary under test instead.
+	script := strings.Replace(block, "go build -o trusthandoff ./cmd/trusthandoff", "cp "+binary+" ./trusthandoff", 1)
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(dir, "state"))
+	out, _ := cmd.CombinedOutput() // the last verify exits 1 on purpose
+	got := string(out)
+	for _, want := range []string{`"decision": "ACCEPT"`, `"reason": "replay_detected"`} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("README snippet output lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, `"decision"`) != 2 {
+		t.Fatalf("expected two decisions:\n%s", got)
+	}
+}
