@@ -38,8 +38,6 @@ var (
 	PacketV033 = Style{Floats: Pydantic}
 	// Wire is what the reference's envelope_to_json emits.
 	Wire = Style{SortKeys: true, Spaced: true, ASCII: true, Floats: PythonRepr}
-	// Capability is the capability signing rule (json.dumps(sort_keys=True) with default separators).
-	Capability = Wire
 	// CompactSorted is json.dumps(sort_keys=True, separators=(",", ":")) (capability tokens).
 	CompactSorted = Style{SortKeys: true, ASCII: true, Floats: PythonRepr}
 	// OutcomeHash is the attestation outcome/reason hash input: compact, sorted, raw UTF-8, no floats.
@@ -69,7 +67,7 @@ func Append(dst []byte, v *Value, s Style) ([]byte, error) {
 		dst = append(dst, '[')
 		for i := range v.Arr {
 			if i > 0 {
-				dst = s.comma(dst)
+				dst = s.Comma(dst)
 			}
 			var err error
 			if dst, err = Append(dst, &v.Arr[i], s); err != nil {
@@ -86,7 +84,7 @@ func Append(dst []byte, v *Value, s Style) ([]byte, error) {
 		dst = append(dst, '{')
 		for i := range members {
 			if i > 0 {
-				dst = s.comma(dst)
+				dst = s.Comma(dst)
 			}
 			dst = s.Key(dst, members[i].Key)
 			var err error
@@ -104,7 +102,8 @@ func Marshal(v *Value, s Style) ([]byte, error) { return Append(nil, v, s) }
 
 func cmpMember(a, b Member) int { return strings.Compare(a.Key, b.Key) }
 
-func (s Style) comma(dst []byte) []byte {
+// Comma appends the member separator of style s.
+func (s Style) Comma(dst []byte) []byte {
 	if s.Spaced {
 		return append(dst, ", "...)
 	}
@@ -120,8 +119,6 @@ func (s Style) Key(dst []byte, key string) []byte {
 	return append(dst, ':')
 }
 
-// Comma appends the member separator of style s.
-func (s Style) Comma(dst []byte) []byte { return s.comma(dst) }
 
 const hexDigits = "0123456789abcdef"
 
