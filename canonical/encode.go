@@ -119,7 +119,6 @@ func (s Style) Key(dst []byte, key string) []byte {
 	return append(dst, ':')
 }
 
-
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a JSON string the way CPython's json module does: `"` and `\`
