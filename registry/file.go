@@ -8,9 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/internal/filelock"
 )
 
 // fileFormat is the registry file: {"version": 1, "agents": {id: Agent}}.
@@ -76,7 +76,7 @@ func Update(path string, fn func(*Registry) error) error {
 		return err
 	}
 	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := filelock.Lock(lock); err != nil {
 		return fmt.Errorf("registry: lock %s: %w", path, err)
 	}
 	r, err := Load(path)
