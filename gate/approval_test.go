@@ -127,10 +127,14 @@ func TestBlockingApproval(t *testing.T) {
 				if n := len(g.Pending()); n != 0 {
 					t.Fatalf("Pending lists %d handoffs after Execute returned", n)
 				}
-				// Whatever happened, the nonce was consumed only by an acceptance.
+				// Whatever happened, the nonce was consumed only by an acceptance; a deny sticks.
 				if c.want != reason.OK && c.want != reason.Expired {
-					if d := f.verifier(t).Verify(t.Context(), env); d.Reason != reason.HumanReviewRequired {
-						t.Fatalf("re-verification after a rejection: %s, want human_review_required (nonce unused)", d.Reason)
+					want := reason.HumanReviewRequired
+					if c.want == reason.PolicyDenied {
+						want = reason.PolicyDenied
+					}
+					if d := f.verifier(t).Verify(t.Context(), env); d.Reason != want {
+						t.Fatalf("re-verification after a rejection: %s, want %s (nonce unused)", d.Reason, want)
 					}
 				}
 			})

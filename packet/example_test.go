@@ -33,7 +33,7 @@ func ExamplePacket_Sign() {
 	}
 	rule, err := env.Packet.VerifySignature(signer.Public())
 	fmt.Println(rule, err)
-	fmt.Println(packet.ValidateTime(env.Packet, issued.Add(30*time.Second), &packet.TimePolicy{Strict: true}))
+	fmt.Println(packet.ValidateTime(env.Packet, issued.Add(30*time.Second), &packet.TimePolicy{Skew: packet.DefaultSkew, Strict: true}))
 	// Output:
 	// 0.4 <nil>
 	// <nil>

@@ -102,22 +102,34 @@ func TestValidateTimeTable(t *testing.T) {
 	str := func(s string) *string { return &s }
 	i64 := func(n int64) *int64 { return &n }
 	cases := []tc{
-		{"valid", nil, 30, TimePolicy{}, reason.OK},
-		{"skew edge", nil, -30, TimePolicy{}, reason.OK},
-		{"beyond skew", nil, -31, TimePolicy{}, reason.IssuedInFuture},
+		{"valid", nil, 30, DefaultTimePolicy(), reason.OK},
+		{"skew edge", nil, -30, DefaultTimePolicy(), reason.OK},
+		{"beyond skew", nil, -31, DefaultTimePolicy(), reason.IssuedInFuture},
 		{"custom skew", nil, -31, TimePolicy{Skew: 60e9}, reason.OK},
-		{"expiry edge", nil, 900, TimePolicy{}, reason.OK},
-		{"expired", nil, 901, TimePolicy{}, reason.Expired},
-		{"grace", nil, 901, TimePolicy{Grace: 5e9}, reason.OK},
-		{"ttl mismatch", func(p *Packet) { p.TTLSeconds = i64(899) }, 30, TimePolicy{}, reason.TTLPolicyMismatch},
-		{"unknown risk", func(p *Packet) { p.RiskLevel = str("medium") }, 30, TimePolicy{}, reason.UnsupportedRisk},
-		{"write window for read label, strict", func(p *Packet) { p.Permissions.AllowedActions = []string{"delete_user"} }, 30, TimePolicy{Strict: true}, reason.TTLPolicyMismatch},
-		{"write label, read window, default mode with ttl", func(p *Packet) { p.RiskLevel = str("write") }, 30, TimePolicy{}, reason.OK},
-		{"write label, read window, strict", func(p *Packet) { p.RiskLevel = str("write") }, 30, TimePolicy{Strict: true}, reason.TTLPolicyMismatch},
-		{"no risk level, strict", func(p *Packet) { p.RiskLevel = nil }, 30, TimePolicy{Strict: true}, reason.TTLPolicyMismatch},
-		{"legacy: no risk, no ttl, read actions", func(p *Packet) { p.RiskLevel, p.TTLSeconds = nil, nil }, 30, TimePolicy{}, reason.OK},
-		{"no ttl: window must equal the risk TTL", func(p *Packet) { p.TTLSeconds = nil; p.RiskLevel = str("write") }, 30, TimePolicy{}, reason.TTLPolicyMismatch},
-		{"empty window", func(p *Packet) { p.ExpiresAt = p.IssuedAt }, 0, TimePolicy{}, reason.MalformedTimeWindow},
+		{"expiry edge", nil, 900, DefaultTimePolicy(), reason.OK},
+		{"expired", nil, 901, DefaultTimePolicy(), reason.Expired},
+		{"grace", nil, 901, TimePolicy{Skew: DefaultSkew, Grace: 5e9}, reason.OK},
+		{"ttl mismatch", func(p *Packet) { p.TTLSeconds = i64(899) }, 30, DefaultTimePolicy(), reason.TTLPolicyMismatch},
+		{"unknown risk", func(p *Packet) { p.RiskLevel = str("medium") }, 30, DefaultTimePolicy(), reason.UnsupportedRisk},
+		{"write window for read label, strict", func(p *Packet) { p.Permissions.AllowedActions = []string{"delete_user"} }, 30, TimePolicy{Skew: DefaultSkew, Strict: true}, reason.TTLPolicyMismatch},
+		{"write label, read window, default mode with ttl", func(p *Packet) { p.RiskLevel = str("write") }, 30, DefaultTimePolicy(), reason.OK},
+		{"write label, read window, strict", func(p *Packet) { p.RiskLevel = str("write") }, 30, TimePolicy{Skew: DefaultSkew, Strict: true}, reason.TTLPolicyMismatch},
+		{"no risk level, strict", func(p *Packet) { p.RiskLevel = nil }, 30, TimePolicy{Skew: DefaultSkew, Strict: true}, reason.TTLPolicyMismatch},
+		{"legacy: no risk, no ttl, read actions", func(p *Packet) { p.RiskLevel, p.TTLSeconds = nil, nil }, 30, DefaultTimePolicy(), reason.OK},
+		{"no ttl: window must equal the risk TTL", func(p *Packet) { p.TTLSeconds = nil; p.RiskLevel = str("write") }, 30, DefaultTimePolicy(), reason.TTLPolicyMismatch},
+		{"empty window", func(p *Packet) { p.ExpiresAt = p.IssuedAt }, 0, DefaultTimePolicy(), reason.MalformedTimeWindow},
+		// Zero means zero: a zero skew allows none, a zero grace no lateness.
+		{"zero skew: issued now", nil, 0, TimePolicy{}, reason.OK},
+		{"zero skew: 1s in the future", nil, -1, TimePolicy{}, reason.IssuedInFuture},
+		{"zero skew: 1us in the future", nil, 0, TimePolicy{}, reason.OK},
+		{"zero grace: expiry instant", nil, 900, TimePolicy{}, reason.OK},
+		{"zero grace: 1s late", nil, 901, TimePolicy{}, reason.Expired},
+		// Strict mode classifies by allow-list: a look-alike of a read verb is a write,
+		// so its 900 s window exceeds the write TTL.
+		{"strict: look-alike read is write", func(p *Packet) { p.Permissions.AllowedActions = []string{"r\u0435ad_file"} }, 30, TimePolicy{Skew: DefaultSkew, Strict: true}, reason.TTLPolicyMismatch},
+		{"strict: unknown verb is write", func(p *Packet) { p.Permissions.AllowedActions = []string{"issue_refund"} }, 30, TimePolicy{Skew: DefaultSkew, Strict: true}, reason.TTLPolicyMismatch},
+		{"strict: read verb is read", func(p *Packet) { p.Permissions.AllowedActions = []string{"read_file", "search.kb"} }, 30, TimePolicy{Skew: DefaultSkew, Strict: true}, reason.OK},
+		{"default mode: unknown verb is read", func(p *Packet) { p.Permissions.AllowedActions = []string{"issue_refund"} }, 30, DefaultTimePolicy(), reason.OK},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -130,6 +142,45 @@ func TestValidateTimeTable(t *testing.T) {
 				t.Fatalf("got %q (%v), want %q", got, err, c.want)
 			}
 		})
+	}
+}
+
+func TestStrictActionRisk(t *testing.T) {
+	for action, want := range map[string]string{
+		"read":             RiskRead,
+		"read_tickets":     RiskRead,
+		"search.kb":        RiskRead,
+		"get:user/42":      RiskRead,
+		"list-files":       RiskRead,
+		"draft_reply":      RiskRead,
+		"summarize":        RiskRead,
+		"preview_2":        RiskRead,
+		"issue_refund":     RiskWrite, // unknown verb
+		"drop_table":       RiskWrite,
+		"send_email":       RiskWrite,
+		"readall":          RiskWrite, // first word is "readall", not "read"
+		"reader_mode":      RiskWrite,
+		"Read_file":        RiskWrite, // upper case
+		"READ":             RiskWrite,
+		"wr\u0131te_file":  RiskWrite, // dotless i
+		"r\u0435ad_file":   RiskWrite, // Cyrillic e
+		"\uff52ead_file":   RiskWrite, // full-width r
+		"read\u200b_file":  RiskWrite, // zero-width space
+		"\u200bread_file":  RiskWrite,
+		" read_file":       RiskWrite, // leading space
+		"read_file ":       RiskWrite, // trailing space
+		"read\tfile":       RiskWrite,
+		"read\x00":         RiskWrite,
+		"":                 RiskWrite,
+		"_read":            RiskWrite, // empty first word
+		"read_file\u00a0":  RiskWrite, // no-break space
+		"read;delete_user": RiskWrite,
+		"read\nwrite":      RiskWrite,
+		"\xff\xfe":         RiskWrite, // invalid UTF-8
+	} {
+		if got := StrictActionRisk(action); got != want {
+			t.Errorf("StrictActionRisk(%q) = %q, want %q", action, got, want)
+		}
 	}
 }
 

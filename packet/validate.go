@@ -22,26 +22,38 @@ type RiskLevel struct {
 	TTL  time.Duration
 }
 
-// TimePolicy configures the time checks. The zero value is the default policy:
-// skew 30 s, grace 0, read = 900 s, write = 120 s, the default action map, default mode.
+// TimePolicy configures the time checks. Every field means what it says: a zero Skew
+// allows no clock skew and a zero Grace no lateness. DefaultTimePolicy returns the
+// defaults (skew 30 s, grace 0, read = 900 s, write = 120 s, reference-compatible mode).
 type TimePolicy struct {
-	Skew   time.Duration // allowed clock skew for issued_at (0: 30 s; at most 300 s)
+	Skew   time.Duration // allowed clock skew for issued_at (at most 300 s)
 	Grace  time.Duration // allowed lateness after expires_at (at most 60 s)
-	Levels []RiskLevel   // least risky first; nil: read 900 s, write 120 s
-	// ActionRisk maps an action to a risk level name; nil: DefaultActionRisk.
+	Levels []RiskLevel   // least risky first; nil: DefaultLevels()
+	// ActionRisk maps an action to a risk level name; nil: DefaultActionRisk, or
+	// StrictActionRisk in strict mode.
 	ActionRisk func(action string) string
-	// Strict requires risk_level and caps the window at the policy TTL (DESIGN §8).
+	// Strict requires risk_level, caps the window at the policy TTL, and classifies
+	// actions by allow-list (StrictActionRisk).
 	Strict bool
 }
 
-// DefaultLevels is the default TTL policy.
-var DefaultLevels = []RiskLevel{{RiskRead, 900 * time.Second}, {RiskWrite, 120 * time.Second}}
+// DefaultTimePolicy returns the default policy: skew 30 s, grace 0, the default levels,
+// reference-compatible (not strict) mode.
+func DefaultTimePolicy() TimePolicy { return TimePolicy{Skew: DefaultSkew} }
 
-var writeVerbs = []string{"write", "delete", "update", "create", "insert", "remove", "send",
+// DefaultLevels returns the default TTL policy: read = 900 s, write = 120 s.
+func DefaultLevels() []RiskLevel {
+	return []RiskLevel{{RiskRead, 900 * time.Second}, {RiskWrite, 120 * time.Second}}
+}
+
+var defaultLevels = DefaultLevels()
+
+var writeVerbs = [...]string{"write", "delete", "update", "create", "insert", "remove", "send",
 	"pay", "transfer", "execute", "deploy", "modify", "put", "post", "patch"}
 
-// DefaultActionRisk reports "write" for an action whose lower-cased name equals or starts
-// with a write verb (send_email, delete_user), and "read" for everything else.
+// DefaultActionRisk is the reference-compatible action map: "write" for an action whose
+// lower-cased name equals or starts with a write verb (send_email, delete_user), and
+// "read" for everything else.
 func DefaultActionRisk(action string) string {
 	a := strings.ToLower(action)
 	for _, v := range writeVerbs {
@@ -50,6 +62,38 @@ func DefaultActionRisk(action string) string {
 		}
 	}
 	return RiskRead
+}
+
+var readVerbs = [...]string{"read", "get", "list", "search", "fetch", "query", "view", "describe",
+	"summarize", "draft", "lookup", "find", "analyze", "count", "check", "inspect", "browse",
+	"retrieve", "preview"}
+
+// StrictActionRisk classifies by allow-list and fails safe: an action is "read" only when
+// its name is plain lower-case ASCII ([a-z0-9_.:/-]) and its first word (up to the first
+// '_', '.', ':', '/' or '-') is a known read verb (read, get, list, search, fetch, query,
+// view, describe, summarize, draft, lookup, find, analyze, count, check, inspect, browse,
+// retrieve, preview). Every other action is "write": unknown verbs (issue_refund),
+// look-alike letters (a dotless ı), full-width or zero-width characters, upper case,
+// spaces.
+func StrictActionRisk(action string) string {
+	word := len(action)
+	for i := 0; i < len(action); i++ {
+		c := action[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '_' || c == '.' || c == ':' || c == '/' || c == '-':
+			word = min(word, i)
+		default:
+			return RiskWrite
+		}
+	}
+	verb := action[:word]
+	for _, v := range readVerbs {
+		if verb == v {
+			return RiskRead
+		}
+	}
+	return RiskWrite
 }
 
 // Check validates the policy's own knobs.
@@ -68,16 +112,11 @@ func (pol *TimePolicy) Check() error {
 	return nil
 }
 
-func (pol *TimePolicy) skew() time.Duration {
-	if pol.Skew == 0 {
-		return DefaultSkew
-	}
-	return pol.Skew
-}
+func (pol *TimePolicy) skew() time.Duration { return pol.Skew }
 
 func (pol *TimePolicy) levels() []RiskLevel {
 	if pol.Levels == nil {
-		return DefaultLevels
+		return defaultLevels
 	}
 	return pol.Levels
 }
@@ -104,7 +143,11 @@ func (pol *TimePolicy) EffectiveRisk(p *Packet) (RiskLevel, bool, error) {
 		}
 	}
 	actionRisk := pol.ActionRisk
-	if actionRisk == nil {
+	switch {
+	case actionRisk != nil:
+	case pol.Strict:
+		actionRisk = StrictActionRisk
+	default:
 		actionRisk = DefaultActionRisk
 	}
 	for _, a := range p.Permissions.AllowedActions {

@@ -113,7 +113,7 @@ func TestReferenceVectors(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := ValidateTime(p, now, &TimePolicy{}); err != nil {
+					if err := ValidateTime(p, now, &TimePolicy{Skew: DefaultSkew}); err != nil {
 						t.Errorf("time validation at reference_now: %v", err)
 					}
 					if err := ValidateAIProvenance(p); err != nil {

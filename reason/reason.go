@@ -1,4 +1,4 @@
-// Package reason defines the stable reason codes of verification decisions (DESIGN §5) and
+// Package reason defines the stable reason codes of verification decisions (spec/protocol.md) and
 // the error type that carries one. Every check in the protocol packages returns a *Error,
 // so the pipeline maps failures to codes with errors.As, never by matching strings.
 package reason
@@ -35,15 +35,33 @@ const (
 	PolicyDenied         Code = "policy_denied"
 	ReplayDetected       Code = "replay_detected"
 	StoreUnavailable     Code = "store_unavailable"
+	WrongRecipient       Code = "wrong_recipient"
 )
 
-// All lists every code except OK, in pipeline order.
-var All = []Code{
-	MalformedEnvelope, UnsupportedAlgorithm, UnknownAgent, PublicKeyMismatch, AgentRevoked,
-	InvalidSignature, MalformedTimeWindow, IssuedInFuture, Expired, TTLPolicyMismatch,
-	UnsupportedRisk, CapabilityInvalid, CapabilityEscalation, CapabilityExpired,
-	CapabilityRevoked, ActionNotAuthorized, DepthExceeded, DelegationLoop, HumanReviewRequired,
-	ApprovalInvalid, AIProvenanceInvalid, PolicyDenied, ReplayDetected, StoreUnavailable,
+// All returns every code except OK, in the order of the published list (a new slice on
+// each call: the list is API, not shared state).
+func All() []Code {
+	return []Code{
+		MalformedEnvelope, UnsupportedAlgorithm, UnknownAgent, PublicKeyMismatch, AgentRevoked,
+		InvalidSignature, MalformedTimeWindow, IssuedInFuture, Expired, TTLPolicyMismatch,
+		UnsupportedRisk, CapabilityInvalid, CapabilityEscalation, CapabilityExpired,
+		CapabilityRevoked, ActionNotAuthorized, DepthExceeded, DelegationLoop, HumanReviewRequired,
+		ApprovalInvalid, AIProvenanceInvalid, PolicyDenied, ReplayDetected, StoreUnavailable,
+		WrongRecipient,
+	}
+}
+
+// Known reports whether c is OK or one of All.
+func Known(c Code) bool {
+	if c == OK {
+		return true
+	}
+	for _, k := range All() {
+		if k == c {
+			return true
+		}
+	}
+	return false
 }
 
 // Error is a failure that carries its reason code. Msg is safe to show to callers: it never

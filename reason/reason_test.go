@@ -7,25 +7,25 @@ import (
 	"testing"
 )
 
-// The codes are public API: this is DESIGN §5's list, in its order.
+// The codes are public API: this is the published list (spec/protocol.md), in its order.
 const designList = `malformed_envelope, unsupported_algorithm, unknown_agent, public_key_mismatch, agent_revoked,
 invalid_signature, malformed_time_window, issued_in_future, expired, ttl_policy_mismatch,
 unsupported_risk_level, capability_invalid, capability_escalation, capability_expired,
 capability_revoked, action_not_authorized, depth_exceeded, delegation_loop,
 human_review_required, approval_invalid, ai_provenance_invalid, policy_denied,
-replay_detected, store_unavailable`
+replay_detected, store_unavailable, wrong_recipient`
 
 func TestCodesAreTheDesignList(t *testing.T) {
 	var want []string
 	for _, c := range strings.Split(designList, ",") {
 		want = append(want, strings.TrimSpace(c))
 	}
-	if len(All) != len(want) {
-		t.Fatalf("%d codes, DESIGN lists %d", len(All), len(want))
+	if len(All()) != len(want) {
+		t.Fatalf("%d codes, the spec lists %d", len(All()), len(want))
 	}
-	for i, c := range All {
+	for i, c := range All() {
 		if string(c) != want[i] {
-			t.Errorf("code %d is %q, DESIGN says %q", i, c, want[i])
+			t.Errorf("code %d is %q, the spec says %q", i, c, want[i])
 		}
 	}
 }

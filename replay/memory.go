@@ -56,7 +56,10 @@ type Memory struct {
 	shards []shard
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store  = (*Memory)(nil)
+	_ Peeker = (*Memory)(nil)
+)
 
 // NewMemory returns an empty Memory store configured by cfg; zero or negative
 // fields take their defaults.
@@ -103,6 +106,21 @@ func (m *Memory) Record(_ context.Context, key []byte, expiresAt time.Time) (boo
 		// last written to. Expire them and try once more.
 		m.sweepAll(now)
 	}
+}
+
+// Seen reports whether key is recorded and live, without recording it.
+func (m *Memory) Seen(_ context.Context, key []byte) (bool, error) {
+	if err := CheckKey(key); err != nil {
+		return false, err
+	}
+	k := fixedKey(key)
+	h := maphash.Bytes(m.seed, k[:])
+	s := &m.shards[h&m.mask]
+	now := UnixNano(m.now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, found := s.find(k, h)
+	return found && s.slots[i].exp > now, nil
 }
 
 // Len reports the number of live keys.

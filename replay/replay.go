@@ -33,6 +33,13 @@ type Store interface {
 	Record(ctx context.Context, key []byte, expiresAt time.Time) (fresh bool, err error)
 }
 
+// Peeker is the optional read-only side of a Store, for forensic (dry-run) verification:
+// Seen reports whether key is recorded and live now, and records nothing. Every backend
+// in this module implements it.
+type Peeker interface {
+	Seen(ctx context.Context, key []byte) (bool, error)
+}
+
 // ErrUnavailable is wrapped by every error a Store returns.
 var ErrUnavailable = errors.New("replay: store unavailable")
 

@@ -28,10 +28,14 @@ type Kind string
 const (
 	KindCapability Kind = "capability" // Entry.ID is a capability_id
 	KindAgent      Kind = "agent"      // Entry.ID is an agent id
+	// KindDenied records a human's signed deny of one packet, so that the packet resent
+	// without the deny is still refused. Entry.ID is the hex of the packet's replay key
+	// (sender key and nonce), so a re-signing under the same nonce is refused too.
+	KindDenied Kind = "denied"
 )
 
-// Valid reports whether k is KindCapability or KindAgent.
-func (k Kind) Valid() bool { return k == KindCapability || k == KindAgent }
+// Valid reports whether k is one of the kinds above.
+func (k Kind) Valid() bool { return k == KindCapability || k == KindAgent || k == KindDenied }
 
 // Entry is one revocation: what was revoked and when.
 type Entry struct {
@@ -74,7 +78,7 @@ const MaxIDLen = 1024
 func Check(kind Kind, id string) error {
 	switch {
 	case !kind.Valid():
-		return fmt.Errorf("%w: kind %q is not %q or %q", ErrInvalid, kind, KindCapability, KindAgent)
+		return fmt.Errorf("%w: kind %q is not %q, %q or %q", ErrInvalid, kind, KindCapability, KindAgent, KindDenied)
 	case id == "":
 		return fmt.Errorf("%w: empty %s id", ErrInvalid, kind)
 	case len(id) > MaxIDLen:

@@ -35,6 +35,7 @@ func RunReplay(t *testing.T, open func(t *testing.T) ReplayEnv) {
 		{"ConcurrentSameKey", replayConcurrentSameKey},
 		{"ConcurrentDistinctKeys", replayConcurrentDistinctKeys},
 		{"ManyExpiries", replayManyExpiries},
+		{"SeenRecordsNothing", replaySeenRecordsNothing},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
@@ -214,6 +215,42 @@ func replayManyExpiries(t *testing.T, env ReplayEnv) {
 		mustRecord(t, env.Store, keys[step-1], env.Clock.Now().Add(time.Hour), true)
 		if step < n {
 			mustRecord(t, env.Store, keys[step], base.Add(time.Duration(step+1)*7*time.Millisecond), false)
+		}
+	}
+}
+
+// replaySeenRecordsNothing: Seen (the dry-run peek) reports live keys and never records.
+func replaySeenRecordsNothing(t *testing.T, env ReplayEnv) {
+	p, ok := env.Store.(replay.Peeker)
+	if !ok {
+		t.Fatalf("%T does not implement replay.Peeker", env.Store)
+	}
+	seen := func(k []byte) bool {
+		t.Helper()
+		live, err := p.Seen(t.Context(), k)
+		if err != nil {
+			t.Fatalf("Seen: %v", err)
+		}
+		return live
+	}
+	k := RandomKey(t)
+	for range 3 {
+		if seen(k) {
+			t.Fatal("Seen reports a key that was never recorded")
+		}
+	}
+	exp := now(env.Clock).Add(time.Minute)
+	mustRecord(t, env.Store, k, exp, true) // the peeks did not record it
+	if !seen(k) {
+		t.Fatal("Seen misses a live key")
+	}
+	if _, err := p.Seen(t.Context(), nil); !errors.Is(err, replay.ErrInvalidKey) {
+		t.Fatalf("Seen(nil) = %v, want ErrInvalidKey", err)
+	}
+	if env.Clock != nil {
+		env.Clock.Advance(time.Minute)
+		if seen(k) {
+			t.Fatal("Seen reports an expired key")
 		}
 	}
 }

@@ -35,7 +35,7 @@ func FuzzVerify(f *testing.F) {
 		if d.Decision != Accept && d.Decision != Reject {
 			t.Fatalf("decision %q", d.Decision)
 		}
-		if d.Accepted() != (d.Reason == reason.OK) || (!d.Accepted() && !slices.Contains(reason.All, d.Reason)) {
+		if d.Accepted() != (d.Reason == reason.OK) || (!d.Accepted() && !slices.Contains(reason.All(), d.Reason)) {
 			t.Fatalf("decision %s with reason %q", d.Decision, d.Reason)
 		}
 	})

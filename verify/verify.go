@@ -1,18 +1,24 @@
-// Package verify is the verification gate: the whole pipeline of DESIGN §5, in order, in
-// one place (Verifier.verify), returning a Decision with a stable reason code.
+// Package verify is the verification gate: the whole pipeline, in order, in one place
+// (Verifier.verify), returning a Decision with a stable reason code. spec/protocol.md
+// describes each step.
 //
 // The order is the point. A nonce is consumed only by a packet that passed every other
 // check (the reference burns it first, so a forged copy kills the real packet); the replay
 // store never evicts a live nonce; and a store failure rejects with store_unavailable
-// (fail closed).
+// (fail closed). The receiver decides: a verifier that knows whom it serves
+// (WithRecipient, Request.Recipient) refuses packets addressed to anyone else.
 package verify
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/trusthandoff/trusthandoff-go/approval"
@@ -23,6 +29,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/registry"
+	"github.com/trusthandoff/trusthandoff-go/replay"
 	"github.com/trusthandoff/trusthandoff-go/revocation"
 )
 
@@ -47,6 +54,9 @@ type Decision struct {
 	Detail   string      `json:"detail"`
 	Flags    []string    `json:"flags,omitempty"`
 	Rule     packet.Rule `json:"signing_rule,omitempty"`
+	// DryRun is set on decisions of a dry run, which consumed no nonce and recorded
+	// nothing: ACCEPT means the packet would be accepted now.
+	DryRun bool `json:"dry_run,omitempty"`
 
 	// The verified handoff, set when the envelope parsed (and the chain when it verified).
 	Envelope *packet.Envelope         `json:"-"`
@@ -59,7 +69,8 @@ type Decision struct {
 // Accepted reports whether the decision is ACCEPT.
 func (d *Decision) Accepted() bool { return d.Decision == Accept }
 
-// Registry is what the pipeline needs from the agent registry (*registry.Registry).
+// Registry is what the pipeline needs from the agent registry (*registry.Registry, or
+// registry.SelfCertified without one).
 type Registry interface {
 	Resolve(agentID, publicKeyPEM string, at time.Time) (registry.Binding, error)
 	KeyValid(agentID string, pub ed25519.PublicKey, at time.Time) bool
@@ -74,6 +85,25 @@ type ReplayStore interface {
 // RevocationStore answers revocation lookups (a revocation.Store).
 type RevocationStore interface {
 	Revoked(ctx context.Context, kind revocation.Kind, id string) (revocation.Entry, bool, error)
+}
+
+// ActionRule is the receiver's rule for one action name (see ActionPolicy).
+type ActionRule struct {
+	// Risk is the risk level name of the action; "" leaves it to the time policy's
+	// classifier (the reference-compatible map, or the strict allow-list).
+	Risk string
+	// Review: a packet asking for this action needs signed human approvals.
+	Review bool
+	// Deny: a packet asking for this action is never accepted (policy_denied).
+	Deny bool
+	// Reject: the action is unknown to a policy that refuses unknown actions
+	// (action_not_authorized).
+	Reject bool
+}
+
+// ActionPolicy is the receiver's action catalogue (a *policy.Policy is one).
+type ActionPolicy interface {
+	ActionRule(action string) ActionRule
 }
 
 // PolicyHook is a caller-supplied policy check, run after the built-in ones. A non-nil
@@ -92,6 +122,9 @@ type Verifier struct {
 	reg        Registry
 	replay     ReplayStore
 	revoked    RevocationStore
+	denies     DenyStore // where a signed deny is remembered; nil: in memory
+	recipient  string
+	actions    ActionPolicy
 	sink       audit.Sink
 	time       packet.TimePolicy
 	limits     canonical.Limits
@@ -105,17 +138,27 @@ type Verifier struct {
 	producer   string
 }
 
+// DenyStore remembers signed denies (a revocation.Store is one): a packet a human denied
+// stays denied when it is resent without the deny.
+type DenyStore interface {
+	Revoke(ctx context.Context, e revocation.Entry) error
+}
+
 // Option configures a Verifier.
 type Option func(*Verifier) error
 
 // New returns a Verifier over a registry and a replay store. Both are required: a gate
 // without replay protection is not a gate.
 func New(reg Registry, replay ReplayStore, opts ...Option) (*Verifier, error) {
-	if reg == nil || replay == nil {
+	if isNil(reg) || isNil(replay) {
 		return nil, errors.New("verify: a registry and a replay store are required")
 	}
-	v := &Verifier{reg: reg, replay: replay, sink: audit.Discard, maxDepth: 5, threshold: 1, now: time.Now, producer: "trusthandoff-go"}
+	v := &Verifier{reg: reg, replay: replay, sink: audit.Discard, time: packet.DefaultTimePolicy(),
+		maxDepth: 5, threshold: 1, now: time.Now, producer: "trusthandoff-go"}
 	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("verify: nil option")
+		}
 		if err := o(v); err != nil {
 			return nil, err
 		}
@@ -123,12 +166,89 @@ func New(reg Registry, replay ReplayStore, opts ...Option) (*Verifier, error) {
 	if err := v.time.Check(); err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
+	if v.actions != nil {
+		v.time.ActionRisk = actionRisk(v.actions, v.time.ActionRisk, v.time.Strict)
+	}
+	if v.revoked == nil {
+		// Denies must stick even without a shared store: remember them in this process.
+		m := revocation.NewMemory(revocation.MemoryConfig{Now: v.now})
+		v.revoked, v.denies = m, m
+	} else if v.denies == nil {
+		if ds, ok := v.revoked.(DenyStore); ok {
+			v.denies = ds
+		} else {
+			return nil, errors.New("verify: the revocation store cannot record denies (it needs a Revoke method)")
+		}
+	}
 	return v, nil
 }
 
-// WithRevocations checks capability and agent ids against a revocation store.
+// isNil reports whether an interface holds nothing or a nil pointer.
+func isNil(x any) bool {
+	if x == nil {
+		return true
+	}
+	rv := reflect.ValueOf(x)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// actionRisk classifies an action by the receiver's catalogue, then by the classifier the
+// time policy would have used.
+func actionRisk(ap ActionPolicy, base func(string) string, strict bool) func(string) string {
+	if base == nil {
+		base = packet.DefaultActionRisk
+		if strict {
+			base = packet.StrictActionRisk
+		}
+	}
+	return func(a string) string {
+		if r := ap.ActionRule(a).Risk; r != "" {
+			return r
+		}
+		return base(a)
+	}
+}
+
+// WithRevocations checks capability and agent ids against a revocation store, and
+// records signed denies in it (so they hold on every verifier sharing the store).
+// Without it, the verifier keeps revocations and denies in memory.
 func WithRevocations(s RevocationStore) Option {
-	return func(v *Verifier) error { v.revoked = s; return nil }
+	return func(v *Verifier) error {
+		if isNil(s) {
+			return errors.New("verify: nil revocation store")
+		}
+		v.revoked = s
+		return nil
+	}
+}
+
+// WithRecipient makes the verifier serve one agent: a packet whose to_agent is anyone
+// else is rejected wrong_recipient (a packet for B is worthless at C's gate).
+// Request.Recipient overrides it for one call.
+func WithRecipient(agentID string) Option {
+	return func(v *Verifier) error {
+		if agentID == "" {
+			return errors.New("verify: empty recipient")
+		}
+		v.recipient = agentID
+		return nil
+	}
+}
+
+// WithActionPolicy applies the receiver's action catalogue: per-action risk, review and
+// deny, and what happens to actions it does not know.
+func WithActionPolicy(ap ActionPolicy) Option {
+	return func(v *Verifier) error {
+		if isNil(ap) {
+			return errors.New("verify: nil action policy")
+		}
+		v.actions = ap
+		return nil
+	}
 }
 
 // WithAudit sends an event for every decision to sink. When the sink fails, an accepted
@@ -144,9 +264,38 @@ func WithAudit(sink audit.Sink, producerID string) Option {
 	}
 }
 
-// WithTimePolicy sets skew, grace, TTL levels, the action map and strict mode.
+// WithTimePolicy sets skew, grace, TTL levels, the action map and strict mode, replacing
+// the default policy (packet.DefaultTimePolicy) as a whole: a zero Skew allows no skew.
+// WithSkew, WithGrace and WithStrict change one knob.
 func WithTimePolicy(p packet.TimePolicy) Option {
 	return func(v *Verifier) error { v.time = p; return nil }
+}
+
+// WithSkew sets the allowed clock skew for issued_at (default 30 s, at most 300 s; 0
+// allows none).
+func WithSkew(d time.Duration) Option {
+	return func(v *Verifier) error { v.time.Skew = d; return nil }
+}
+
+// WithGrace sets the allowed lateness after expires_at (default 0, at most 60 s).
+func WithGrace(d time.Duration) Option {
+	return func(v *Verifier) error { v.time.Grace = d; return nil }
+}
+
+// WithStrict turns on strict mode: risk_level required, the window capped at the policy
+// TTL of the effective risk, actions classified by allow-list (packet.StrictActionRisk).
+func WithStrict() Option { return func(v *Verifier) error { v.time.Strict = true; return nil } }
+
+// WithTTL sets the TTL of each risk level, least risky first (default read 900 s, write
+// 120 s).
+func WithTTL(levels ...packet.RiskLevel) Option {
+	return func(v *Verifier) error {
+		if len(levels) == 0 {
+			return errors.New("verify: no risk levels")
+		}
+		v.time.Levels = slices.Clone(levels)
+		return nil
+	}
 }
 
 // WithLimits bounds envelope size and nesting depth.
@@ -198,18 +347,64 @@ func WithPolicy(h PolicyHook) Option {
 
 // WithClock sets the clock (tests, and the CLI's --at).
 func WithClock(now func() time.Time) Option {
-	return func(v *Verifier) error { v.now = now; return nil }
+	return func(v *Verifier) error {
+		if now == nil {
+			return errors.New("verify: nil clock")
+		}
+		v.now = now
+		return nil
+	}
+}
+
+// Now returns the verifier's current time (its clock).
+func (v *Verifier) Now() time.Time { return v.now() }
+
+// TimePolicy returns a copy of the verifier's time policy (skew, grace, levels, mode).
+func (v *Verifier) TimePolicy() packet.TimePolicy {
+	p := v.time
+	p.Levels = slices.Clone(p.Levels)
+	return p
+}
+
+// Recipient returns the agent the verifier serves ("" when it binds no recipient).
+func (v *Verifier) Recipient() string { return v.recipient }
+
+// Request holds the settings of one verification.
+type Request struct {
+	// At verifies as of this instant; zero: the verifier's clock.
+	At time.Time
+	// Recipient, when set, is the agent this call verifies for (overriding WithRecipient):
+	// the sidecar verifies as the calling agent.
+	Recipient string
+	// DryRun runs every step, reports replay_detected when the nonce was already used,
+	// and consumes and records nothing: forensic re-verification must not spend a packet.
+	DryRun bool
+	// Envelope, when set, is verified instead of parsing data: the gate re-verifies a
+	// parsed envelope with new approvals without re-encoding its signed packet.
+	Envelope *packet.Envelope
 }
 
 // Verify runs the pipeline on a wire envelope at the verifier's current time.
 func (v *Verifier) Verify(ctx context.Context, data []byte) *Decision {
-	return v.VerifyAt(ctx, data, v.now())
+	return v.VerifyRequest(ctx, data, Request{})
 }
 
 // VerifyAt runs the pipeline as of instant now.
 func (v *Verifier) VerifyAt(ctx context.Context, data []byte, now time.Time) *Decision {
-	d := &Decision{}
-	err := v.verify(ctx, data, now, d)
+	return v.VerifyRequest(ctx, data, Request{At: now})
+}
+
+// VerifyRequest runs the pipeline on data (or on r.Envelope) with the settings of r.
+func (v *Verifier) VerifyRequest(ctx context.Context, data []byte, r Request) *Decision {
+	now := r.At
+	if now.IsZero() {
+		now = v.now()
+	}
+	if r.Recipient == "" {
+		r.Recipient = v.recipient
+	}
+	d := &Decision{DryRun: r.DryRun}
+	err := v.verify(ctx, data, now, &r, d)
 	v.decide(d, err)
 	if aerr := v.emit(ctx, d, now); aerr != nil {
 		d.AuditErr = aerr
@@ -223,11 +418,16 @@ func (v *Verifier) VerifyAt(ctx context.Context, data []byte, now time.Time) *De
 }
 
 // verify is the pipeline, top to bottom (DESIGN §5).
-func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, d *Decision) error {
+func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, r *Request, d *Decision) error {
 	// 1. size limit, strict parse, structure
-	env, err := packet.ParseEnvelope(data, v.limits)
-	if err != nil {
-		return err
+	env := r.Envelope
+	if env == nil {
+		var err error
+		if env, err = packet.ParseEnvelope(data, v.limits); err != nil {
+			return err
+		}
+	} else if env.Packet == nil {
+		return reason.New(reason.MalformedEnvelope, "envelope has no packet")
 	}
 	p := env.Packet
 	d.Envelope, d.PacketID = env, p.PacketID
@@ -243,7 +443,11 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, d *De
 		return err
 	}
 	if bind.OverlapUsed {
-		d.Flags = append(d.Flags, FlagOverlapUsed)
+		d.flag(FlagOverlapUsed)
+	}
+	// ...and recipient binding: the receiver decides whom it serves.
+	if r.Recipient != "" && p.ToAgent != r.Recipient {
+		return reason.New(reason.WrongRecipient, fmt.Sprintf("the packet is addressed to %s, not to %s", p.ToAgent, r.Recipient))
 	}
 	// 3. signature, under either packet rule
 	rule, err := p.VerifySignature(bind.PublicKey)
@@ -262,7 +466,7 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, d *De
 		return err
 	}
 	// 5. capability chain
-	if d.Chain, err = v.checkCapabilities(ctx, env, now); err != nil {
+	if d.Chain, err = v.checkCapabilities(ctx, env, now, d); err != nil {
 		return err
 	}
 	// 6. delegation depth and loops, from signed data
@@ -274,9 +478,16 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, d *De
 		return err
 	}
 	if p.AIProvenance != nil {
-		d.Flags = append(d.Flags, FlagAIGenerated)
+		d.flag(FlagAIGenerated)
 	}
-	if err := v.checkApprovals(env, d.Digest, now); err != nil {
+	if err := v.checkActions(p); err != nil {
+		return err
+	}
+	replayKey := ReplayKey(bind.PublicKey, p.Nonce)
+	if err := v.checkDenied(ctx, replayKey); err != nil {
+		return err
+	}
+	if err := v.checkApprovals(ctx, env, d.Digest, now, r.DryRun, replayKey, d); err != nil {
 		return err
 	}
 	for _, hook := range v.hooks {
@@ -288,8 +499,17 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, d *De
 			return reason.Wrap(reason.PolicyDenied, "policy hook denied the handoff", err)
 		}
 	}
-	// 8. replay: only now may the nonce be consumed
-	return v.recordNonce(ctx, p, bind.PublicKey)
+	// 8. replay: only now may the nonce be consumed (a dry run only looks)
+	if r.DryRun {
+		return v.peekNonce(ctx, replayKey)
+	}
+	return v.recordNonce(ctx, p, replayKey)
+}
+
+func (d *Decision) flag(f string) {
+	if !slices.Contains(d.Flags, f) {
+		d.Flags = append(d.Flags, f)
+	}
 }
 
 func checkStructure(p *packet.Packet) error {
@@ -299,13 +519,42 @@ func checkStructure(p *packet.Packet) error {
 	case p.PacketID == "" || p.Nonce == "" || p.FromAgent == "" || p.ToAgent == "":
 		return reason.New(reason.MalformedEnvelope, "packet_id, nonce, from_agent and to_agent must be non-empty")
 	}
+	return checkActionNames("permissions.allowed_actions", p.Permissions.AllowedActions)
+}
+
+// checkActionNames refuses action names that cannot be told apart from a list: a name
+// with a comma would read as two actions wherever actions are joined (flags, logs).
+func checkActionNames(where string, actions []string) error {
+	for _, a := range actions {
+		if a == "" {
+			return reason.New(reason.MalformedEnvelope, where+": an action name is empty")
+		}
+		if strings.ContainsRune(a, ',') {
+			return reason.New(reason.MalformedEnvelope, fmt.Sprintf("%s: action name %q contains a comma", where, a))
+		}
+	}
+	return nil
+}
+
+// checkActions applies the receiver's action catalogue: a denied action rejects
+// policy_denied, an unknown one (when the policy rejects unknown actions)
+// action_not_authorized.
+func (v *Verifier) checkActions(p *packet.Packet) error {
+	if v.actions == nil {
+		return nil
+	}
+	for _, a := range p.Permissions.AllowedActions {
+		switch rule := v.actions.ActionRule(a); {
+		case rule.Deny:
+			return reason.New(reason.PolicyDenied, fmt.Sprintf("the receiver's policy denies action %q", a))
+		case rule.Reject:
+			return reason.New(reason.ActionNotAuthorized, fmt.Sprintf("action %q is not in the receiver's policy", a))
+		}
+	}
 	return nil
 }
 
 func (v *Verifier) checkAgentRevoked(ctx context.Context, agentID string) error {
-	if v.revoked == nil {
-		return nil
-	}
 	e, revoked, err := v.revoked.Revoked(ctx, revocation.KindAgent, agentID)
 	if err != nil {
 		return reason.Wrap(reason.StoreUnavailable, "revocation store unavailable", err)
@@ -317,7 +566,7 @@ func (v *Verifier) checkAgentRevoked(ctx context.Context, agentID string) error 
 }
 
 // checkCapabilities verifies the capability chain the packet's capability_token ends.
-func (v *Verifier) checkCapabilities(ctx context.Context, env *packet.Envelope, now time.Time) ([]*capability.Capability, error) {
+func (v *Verifier) checkCapabilities(ctx context.Context, env *packet.Envelope, now time.Time, d *Decision) ([]*capability.Capability, error) {
 	p := env.Packet
 	if p.CapabilityToken == nil {
 		if len(env.Capabilities) > 0 {
@@ -343,10 +592,19 @@ func (v *Verifier) checkCapabilities(ctx context.Context, env *packet.Envelope, 
 		if err != nil {
 			return nil, err
 		}
+		if err := checkActionNames("capability "+c.CapabilityID+" allowed_actions", c.Permissions.AllowedActions); err != nil {
+			return nil, err
+		}
 		chain[i] = c
 	}
-	if err := capability.VerifyChain(chain, v.reg, now, capability.WithSkew(skewOf(&v.time))); err != nil {
+	if err := capability.VerifyChain(chain, v.reg, now, capability.WithSkew(v.time.Skew)); err != nil {
 		return nil, err
+	}
+	// A link signed with a key in its rotation overlap window is flagged like a packet.
+	for _, c := range chain {
+		if b, err := v.reg.Resolve(c.IssuerAgent, c.PublicKey, now); err == nil && b.OverlapUsed {
+			d.flag(FlagOverlapUsed)
+		}
 	}
 	leaf := chain[len(chain)-1]
 	if leaf.IssuerAgent != p.FromAgent || leaf.SubjectAgent != p.ToAgent {
@@ -363,15 +621,13 @@ func (v *Verifier) checkCapabilities(ctx context.Context, env *packet.Envelope, 
 	if err := capability.AuthorizeConstraints(chain, pc); err != nil {
 		return nil, err
 	}
-	if v.revoked != nil {
-		// Revoking a link revokes everything below it; revoking an agent revokes what it issued.
-		for _, c := range chain {
-			if err := v.checkRevoked(ctx, revocation.KindCapability, c.CapabilityID, "capability "+c.CapabilityID); err != nil {
-				return nil, err
-			}
-			if err := v.checkRevoked(ctx, revocation.KindAgent, c.IssuerAgent, "capability "+c.CapabilityID+" was issued by revoked agent "+c.IssuerAgent); err != nil {
-				return nil, err
-			}
+	// Revoking a link revokes everything below it; revoking an agent revokes what it issued.
+	for _, c := range chain {
+		if err := v.checkRevoked(ctx, revocation.KindCapability, c.CapabilityID, "capability "+c.CapabilityID); err != nil {
+			return nil, err
+		}
+		if err := v.checkRevoked(ctx, revocation.KindAgent, c.IssuerAgent, "capability "+c.CapabilityID+" was issued by revoked agent "+c.IssuerAgent); err != nil {
+			return nil, err
 		}
 	}
 	return chain, nil
@@ -426,22 +682,38 @@ func (v *Verifier) checkDepth(env *packet.Envelope, chain []*capability.Capabili
 	return nil
 }
 
-// NeedsApproval reports whether p must carry human approvals under this verifier's policy.
+// NeedsApproval reports whether p must carry human approvals under this verifier's policy:
+// it asks for review itself, the receiver's policy marks one of its actions for review, or
+// it is an AI-generated write (with WithAIWriteApproval).
 func (v *Verifier) NeedsApproval(p *packet.Packet) bool {
 	if p.Constraints != nil && p.Constraints.RequiresHumanReview {
 		return true
 	}
+	if v.actions != nil {
+		for _, a := range p.Permissions.AllowedActions {
+			if v.actions.ActionRule(a).Review {
+				return true
+			}
+		}
+	}
 	if v.aiWrite && p.AIProvenance != nil {
 		lvl, ok, err := v.time.EffectiveRisk(p)
-		return err == nil && ok && lvl.Name == packet.RiskWrite
+		return err != nil || ok && lvl.Name != packet.RiskRead // unsure is a write: fail safe
 	}
 	return false
 }
 
-// checkApprovals enforces the human gate: every attached approval must be valid for this
-// packet; a valid deny vetoes; at least threshold distinct approvers must approve.
-func (v *Verifier) checkApprovals(env *packet.Envelope, digest [32]byte, now time.Time) error {
-	approvers := map[string]bool{}
+// checkApprovals enforces the human gate. Every attached approval must be valid for this
+// packet (approval_invalid otherwise): signed by a registered, unrevoked (registry and
+// revocation store) approver's key valid now, by neither the packet's sender nor its
+// receiver. A valid deny vetoes and is remembered (checkDenied). At least threshold
+// approvals must count, and they count once per approver and once per key: one key
+// registered under two approver ids is one approver.
+func (v *Verifier) checkApprovals(ctx context.Context, env *packet.Envelope, digest [32]byte, now time.Time, dryRun bool, replayKey []byte, d *Decision) error {
+	p := env.Packet
+	ids := map[string]bool{}
+	keys := map[string]bool{}
+	counted := 0
 	for i := range env.Approvals {
 		a, err := approval.FromValue(&env.Approvals[i])
 		if err != nil {
@@ -450,20 +722,57 @@ func (v *Verifier) checkApprovals(env *packet.Envelope, digest [32]byte, now tim
 		if err := approval.Verify(a, digest, v.reg, now, v.time.Skew); err != nil {
 			return err
 		}
+		invalid := func(why string) error {
+			return reason.New(reason.ApprovalInvalid, "approval "+a.ApprovalID+": "+why)
+		}
+		if a.Approver == p.FromAgent || a.Approver == p.ToAgent || a.PublicKey == p.PublicKey {
+			return invalid("the packet's sender or receiver cannot approve it")
+		}
+		_, revoked, err := v.revoked.Revoked(ctx, revocation.KindAgent, a.Approver)
+		if err != nil {
+			return reason.Wrap(reason.StoreUnavailable, "revocation store unavailable", err)
+		}
+		if revoked {
+			return invalid("approver " + a.Approver + " is revoked")
+		}
+		if b, err := v.reg.Resolve(a.Approver, a.PublicKey, now); err == nil && b.OverlapUsed {
+			d.flag(FlagOverlapUsed)
+		}
 		if a.Decision == approval.Deny {
+			if !dryRun {
+				e := revocation.Entry{Kind: revocation.KindDenied, ID: hex.EncodeToString(replayKey), At: now.UTC()}
+				if err := v.denies.Revoke(ctx, e); err != nil {
+					return reason.Wrap(reason.StoreUnavailable, "recording the deny", err)
+				}
+			}
 			return reason.New(reason.PolicyDenied, "denied by approver "+a.Approver)
 		}
-		approvers[a.Approver] = true
+		if !ids[a.Approver] && !keys[a.PublicKey] {
+			counted++
+		}
+		ids[a.Approver], keys[a.PublicKey] = true, true
 	}
-	if !v.NeedsApproval(env.Packet) || len(approvers) >= v.threshold {
+	if !v.NeedsApproval(p) || counted >= v.threshold {
 		return nil
 	}
 	if v.unsignedOK {
-		if f, ok := env.Packet.Context.Get("human_approval"); ok && truthy(f) {
+		if f, ok := p.Context.Get("human_approval"); ok && truthy(f) {
 			return nil
 		}
 	}
-	return reason.New(reason.HumanReviewRequired, fmt.Sprintf("needs %d signed approval(s), has %d", v.threshold, len(approvers)))
+	return reason.New(reason.HumanReviewRequired, fmt.Sprintf("needs %d signed approval(s) from distinct approvers, has %d", v.threshold, counted))
+}
+
+// checkDenied rejects a packet a human has denied, even when it is resent without the deny.
+func (v *Verifier) checkDenied(ctx context.Context, replayKey []byte) error {
+	e, denied, err := v.revoked.Revoked(ctx, revocation.KindDenied, hex.EncodeToString(replayKey))
+	if err != nil {
+		return reason.Wrap(reason.StoreUnavailable, "revocation store unavailable", err)
+	}
+	if denied {
+		return reason.New(reason.PolicyDenied, "a human approver denied this packet at "+e.At.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // truthy is Python truthiness of a JSON value, for the insecure compatibility switch.
@@ -500,9 +809,14 @@ func ReplayKey(pub ed25519.PublicKey, nonce string) []byte {
 	return h.Sum(nil)
 }
 
-func (v *Verifier) recordNonce(ctx context.Context, p *packet.Packet, pub ed25519.PublicKey) error {
-	until := p.ExpiresAt.Time().Add(v.time.Grace + skewOf(&v.time))
-	fresh, err := v.replay.Record(ctx, ReplayKey(pub, p.Nonce), until)
+// NonceRetention is how long after expires_at a nonce stays recorded: the largest grace
+// plus the largest skew any verifier may use. Verifiers with other settings share stores,
+// so retention must not depend on this verifier's own grace and skew: a packet accepted by
+// one verifier is never accepted again by another with a larger grace.
+const NonceRetention = packet.MaxGrace + packet.MaxSkew
+
+func (v *Verifier) recordNonce(ctx context.Context, p *packet.Packet, key []byte) error {
+	fresh, err := v.replay.Record(ctx, key, p.ExpiresAt.Time().Add(NonceRetention))
 	if err != nil {
 		return reason.Wrap(reason.StoreUnavailable, "replay store unavailable", err)
 	}
@@ -512,11 +826,20 @@ func (v *Verifier) recordNonce(ctx context.Context, p *packet.Packet, pub ed2551
 	return nil
 }
 
-func skewOf(p *packet.TimePolicy) time.Duration {
-	if p.Skew == 0 {
-		return packet.DefaultSkew
+// peekNonce is the dry run's replay step: it reports a used nonce and records nothing.
+func (v *Verifier) peekNonce(ctx context.Context, key []byte) error {
+	pk, ok := v.replay.(replay.Peeker)
+	if !ok {
+		return reason.New(reason.StoreUnavailable, "this replay store cannot be read without recording (no dry run)")
 	}
-	return p.Skew
+	seen, err := pk.Seen(ctx, key)
+	if err != nil {
+		return reason.Wrap(reason.StoreUnavailable, "replay store unavailable", err)
+	}
+	if seen {
+		return reason.New(reason.ReplayDetected, "nonce already used by this sender")
+	}
+	return nil
 }
 
 func (v *Verifier) decide(d *Decision, err error) {

@@ -343,6 +343,9 @@ func TestEveryReasonCode(t *testing.T) {
 			}
 			return b, nil
 		}, 0, reason.ReplayDetected},
+		{"wrong recipient", func(t *testing.T, f *fixture) ([]byte, []Option) {
+			return seal(t, draft(f.alice, f.bob), f.alice.s, nil), []Option{WithRecipient(f.carol.id)}
+		}, 0, reason.WrongRecipient},
 		{"store unavailable fails closed", func(t *testing.T, f *fixture) ([]byte, []Option) {
 			return seal(t, draft(f.alice, f.bob), f.alice.s, nil), nil
 		}, 0, reason.StoreUnavailable},
@@ -373,7 +376,7 @@ func TestEveryReasonCode(t *testing.T) {
 			covered[c.want] = true
 		})
 	}
-	for _, code := range reason.All {
+	for _, code := range reason.All() {
 		if !covered[code] {
 			t.Errorf("reason code %q is not exercised", code)
 		}

@@ -33,8 +33,13 @@ func TestApprovalsThroughCLI(t *testing.T) {
 	wantReason(t, w.verify(t, 1, byBob), "REJECT", "approval_invalid")
 	denied := w.write(t, "denied.json", mustTH(t, 0, "", "approve", "--key", w.key("olga"), "--envelope", env, "--deny").stdout)
 	wantReason(t, w.verify(t, 1, denied), "REJECT", "policy_denied")
+	// A deny sticks: the same packet approved afterwards is still denied.
 	approved := w.write(t, "approved.json", mustTH(t, 0, "", "approve", "--key", w.key("olga"), "--envelope", env).stdout)
-	wantReason(t, w.verify(t, 0, approved), "ACCEPT", "ok")
+	wantReason(t, w.verify(t, 1, approved), "REJECT", "policy_denied")
+	wantReason(t, w.verify(t, 1, env), "REJECT", "policy_denied")
+	env2 := sign(t, w, "alice", "bob", "--actions", "issue_refund", "--requires-review")
+	approved2 := w.write(t, "approved2.json", mustTH(t, 0, "", "approve", "--key", w.key("olga"), "--envelope", env2).stdout)
+	wantReason(t, w.verify(t, 0, approved2), "ACCEPT", "ok")
 	// approving a tampered packet is refused
 	b, _ := os.ReadFile(env)
 	forged := w.write(t, "forged.json", strings.Replace(string(b), "Handle ticket", "Close account", 1))

@@ -156,10 +156,10 @@ func inspectPacket(rep *inspectReport, p *packet.Packet, now time.Time) {
 	if id := identity.AgentID(p.PublicKey); id != p.FromAgent {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("from_agent %s is not the id derived from public_key (%s): fine only after a key rotation", p.FromAgent, id))
 	}
-	if err := packet.ValidateTime(p, now, &packet.TimePolicy{}); err != nil {
+	if err := packet.ValidateTime(p, now, &packet.TimePolicy{Skew: packet.DefaultSkew}); err != nil {
 		rep.problem("time: %v", err)
 	}
-	if err := packet.ValidateTime(p, now, &packet.TimePolicy{Strict: true}); err != nil {
+	if err := packet.ValidateTime(p, now, &packet.TimePolicy{Skew: packet.DefaultSkew, Strict: true}); err != nil {
 		rep.Notes = append(rep.Notes, "would fail strict mode: "+err.Error())
 	}
 	if err := packet.ValidateAIProvenance(p); err != nil {

@@ -16,7 +16,8 @@ import (
 )
 
 type verifyFlags struct {
-	registry, at, auditLog        string
+	registry, at, auditLog, as    string
+	dryRun                        bool
 	strict, requireCap, insecure  bool
 	aiWrite                       bool
 	maxBytes, maxDepth, approvals int
@@ -27,12 +28,17 @@ type verifyFlags struct {
 func verifyCmd() *cobra.Command {
 	var f verifyFlags
 	c := &cobra.Command{
-		Use:   "verify [--registry REG] [--state DIR | --redis URL] [--at RFC3339] [--strict] [FILE|-]",
+		Use:   "verify [--registry REG] [--state DIR | --redis URL] [--as AGENT] [--at RFC3339] [--dry-run] [--strict] [FILE|-]",
 		Short: "Verify a handoff envelope through the whole pipeline and print the decision",
 		Long: `Verify a DelegationEnvelope (from FILE, or stdin) through the whole pipeline: strict parsing,
 identity binding against the registry, signature (rule 0.4 or 0.3.3), time window and TTL
 policy, capability chain, delegation depth and loops, human approvals, then replay (the
 nonce is consumed only by a packet that passed everything else).
+
+--as AGENT names the agent this verifier serves: a packet addressed to anyone else is
+rejected wrong_recipient. --dry-run runs every step, reports replay_detected for a used
+nonce, and consumes and records nothing; --at (verifying as of another instant, for
+forensics) implies --dry-run unless --dry-run=false is given.
 
 Prints {"decision", "reason", "packet_id", "detail"} and exits 0 for ACCEPT, 1 for REJECT
 (unparsable input included), 2 for a usage error, 3 when the state store is unavailable.
@@ -40,7 +46,8 @@ Nonces and revocations persist in --state (default: the user's state directory) 
 Redis (--redis), shared with 'trusthandoff revoke'.`,
 		Example: `  trusthandoff verify --registry reg.json env.json
   trusthandoff verify --registry reg.json --strict --state /var/lib/trusthandoff - < env.json
-  trusthandoff verify --registry reg.json --at 2026-04-01T12:00:30Z old-env.json   # forensics`,
+  trusthandoff verify --registry reg.json --as agent:bob env.json   # only packets for agent:bob
+  trusthandoff verify --registry reg.json --at 2026-04-01T12:00:30Z old-env.json   # forensics: a dry run`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			now, err := parseAt(f.at)
@@ -60,7 +67,11 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 			}
 			defer st.Close()
 			defer closeAudit()
-			d := v.VerifyAt(c.Context(), data, now)
+			dry := f.dryRun
+			if f.at != "" && !c.Flags().Changed("dry-run") {
+				dry = true // forensic re-verification must not spend the packet
+			}
+			d := v.VerifyRequest(c.Context(), data, verify.Request{At: now, DryRun: dry})
 			if d.AuditErr != nil {
 				fmt.Fprintf(c.ErrOrStderr(), "trusthandoff: error: audit log: %v\n", d.AuditErr)
 			}
@@ -70,7 +81,8 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 			return decisionExit(d)
 		},
 	}
-	c.Flags().StringVar(&f.at, "at", "", "verify as of this RFC 3339 instant (forensics); default now")
+	c.Flags().StringVar(&f.at, "at", "", "verify as of this RFC 3339 instant (forensics; implies --dry-run); default now")
+	c.Flags().BoolVar(&f.dryRun, "dry-run", false, "run every check but consume no nonce and record nothing")
 	f.register(c)
 	return c
 }
@@ -78,6 +90,7 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 // register adds the pipeline flags shared by verify and exec.
 func (f *verifyFlags) register(c *cobra.Command) {
 	fl := c.Flags()
+	fl.StringVar(&f.as, "as", "", "the agent id this verifier serves: packets addressed to anyone else are rejected (wrong_recipient)")
 	fl.StringVar(&f.registry, "registry", "", "agent registry file (without it, ids are only self-certified: id = hash of the packet's key)")
 	fl.BoolVar(&f.strict, "strict", false, "strict TTL mode: risk_level required, window capped at the policy TTL (recommended)")
 	fl.BoolVar(&f.requireCap, "require-capability", false, "reject handoffs that carry no capability")
@@ -86,7 +99,7 @@ func (f *verifyFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.maxBytes, "max-bytes", canonical.DefaultMaxBytes, "largest envelope accepted")
 	fl.IntVar(&f.maxDepth, "max-depth", 5, "maximum delegation depth")
 	fl.IntVar(&f.approvals, "approvals", 1, "signed approvals required when review is required")
-	fl.DurationVar(&f.skew, "skew", packet.DefaultSkew, "allowed clock skew (max 300s)")
+	fl.DurationVar(&f.skew, "skew", packet.DefaultSkew, "allowed clock skew (max 300s; 0s allows none)")
 	fl.DurationVar(&f.grace, "grace", 0, "allowed lateness after expiry (max 60s)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "append an audit event per decision to this JSONL file")
 	f.state.register(c)
@@ -133,10 +146,17 @@ func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *s
 	}
 	opts := []verify.Option{
 		verify.WithRevocations(st.revocations),
-		verify.WithTimePolicy(packet.TimePolicy{Skew: f.skew, Grace: f.grace, Strict: f.strict}),
+		verify.WithSkew(f.skew),
+		verify.WithGrace(f.grace),
 		verify.WithLimits(canonical.Limits{MaxBytes: f.maxBytes}),
 		verify.WithMaxDepth(f.maxDepth),
 		verify.WithApprovalThreshold(f.approvals),
+	}
+	if f.strict {
+		opts = append(opts, verify.WithStrict())
+	}
+	if f.as != "" {
+		opts = append(opts, verify.WithRecipient(f.as))
 	}
 	if f.requireCap {
 		opts = append(opts, verify.WithRequireCapability())

@@ -65,6 +65,24 @@ func (s *Store) Record(ctx context.Context, key []byte, expiresAt time.Time) (bo
 	}
 }
 
+// Seen reports whether key is recorded and live, without recording it (dry runs).
+func (s *Store) Seen(_ context.Context, key []byte) (bool, error) {
+	if err := replay.CheckKey(key); err != nil {
+		return false, err
+	}
+	now := replay.UnixNano(s.cfg.Now())
+	var live bool
+	err := s.use(func(db *pdb.DB) error {
+		stored, found, err := getTime(db, nonceKey(key), nil)
+		live = found && stored > now
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("%w: store/pebble: read nonce: %w", replay.ErrUnavailable, err)
+	}
+	return live, nil
+}
+
 // Sweep deletes every expired nonce and pending item now and reports how many
 // it deleted. The background sweep calls the same code.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
@@ -319,3 +337,5 @@ func (c *committer) sweepStep() (int, error) {
 	}
 	return n, nil
 }
+
+var _ replay.Peeker = (*Store)(nil)
