@@ -92,6 +92,16 @@ func revKindsSeparate(t *testing.T, env RevocationEnv) {
 	mustRevoke(t, env.Store, e)
 	checkRevoked(t, env.Store, revocation.KindAgent, "x", &e)
 	checkRevoked(t, env.Store, revocation.KindCapability, "x", nil)
+	checkRevoked(t, env.Store, revocation.KindDenied, "x", nil)
+	// A remembered deny is its own kind, seen by peers like any revocation.
+	d := revocation.Entry{Kind: revocation.KindDenied, ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", At: at(env)}
+	mustRevoke(t, env.Store, d)
+	checkRevoked(t, env.Store, revocation.KindDenied, d.ID, &d)
+	checkRevoked(t, env.Store, revocation.KindAgent, d.ID, nil)
+	Eventually(t, waitDeadline, "peer sees the deny", func() (bool, error) {
+		_, ok, err := env.Peer.Revoked(t.Context(), d.Kind, d.ID)
+		return ok, err
+	})
 }
 
 func revFirstStands(t *testing.T, env RevocationEnv) {
