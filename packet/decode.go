@@ -137,23 +137,24 @@ const (
 	hasNonce
 	hasIntent
 	hasPermissions
+	hasSigAlgo
 	hasSignature
 	hasPublicKey
 	required = 1<<iota - 1
 )
 
-var requiredNames = []string{"packet_id", "task_id", "from_agent", "to_agent", "issued_at", "expires_at", "nonce", "intent", "permissions", "signature", "public_key"}
+var requiredNames = []string{"packet_id", "task_id", "from_agent", "to_agent", "issued_at", "expires_at", "nonce", "intent", "permissions", "signature_algo", "signature", "public_key"}
 
 // FromValue decodes a packet object. Absent optional fields take the reference model's
-// defaults (null, [], {}), exactly as pydantic fills them in before signing or verifying.
+// defaults (null, [], {}, false), exactly as pydantic fills them in before signing or
+// verifying; the fields the model requires (signature_algo among them) are required.
 func FromValue(v *canonical.Value) (*Packet, error) {
 	if v.Kind != canonical.Object {
 		return nil, malformed("packet must be a JSON object, not %s", v.Kind)
 	}
 	p := &Packet{
-		Context:       canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{}},
-		MemoryRefs:    []string{},
-		SignatureAlgo: "Ed25519",
+		Context:    canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{}},
+		MemoryRefs: []string{},
 	}
 	seen := 0
 	for i := range v.Obj {
@@ -213,6 +214,7 @@ func FromValue(v *canonical.Value) (*Packet, error) {
 			}
 		case "signature_algo":
 			p.SignatureAlgo, err = val.AsString(m.Key)
+			seen |= hasSigAlgo
 		case "signature":
 			p.Signature, err = val.AsString(m.Key)
 			seen |= hasSignature

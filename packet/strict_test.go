@@ -53,6 +53,10 @@ func TestStrictParsing(t *testing.T) {
 		{"permissions null", perms, `"permissions": null`},
 		{"permissions an array", perms, `"permissions": []`},
 		{"max tool calls as string", perms, `"permissions": {"max_tool_calls": "3"}`},
+		// Required by the model: no default.
+		{"no signature_algo", `, "signature_algo": "Ed25519"`, ``},
+		{"no permissions", perms + `, `, ``},
+		{"no intent", `"intent": "Summarize the open support tickets for the customer", `, ``},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
