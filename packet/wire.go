@@ -1,7 +1,7 @@
 package packet
 
 import (
-	"strings"
+	"bytes"
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 )
@@ -48,7 +48,7 @@ func memberSpan(data []byte, key string) (start, end int, ok bool) {
 		if !s.str() {
 			return 0, 0, false
 		}
-		name, ok := decodeKey(data[ks:s.pos])
+		match, ok := keyIs(data[ks:s.pos], key)
 		if !ok {
 			return 0, 0, false
 		}
@@ -61,7 +61,7 @@ func memberSpan(data []byte, key string) (start, end int, ok bool) {
 		if !s.value() {
 			return 0, 0, false
 		}
-		if name == key {
+		if match {
 			return vs, s.pos, true
 		}
 		s.space()
@@ -71,16 +71,20 @@ func memberSpan(data []byte, key string) (start, end int, ok bool) {
 	}
 }
 
-// decodeKey returns the string a JSON string token (quotes included) spells.
-func decodeKey(tok []byte) (string, bool) {
+// keyIs reports whether the JSON string token tok (quotes included) spells key, and
+// whether tok is a string token at all.
+func keyIs(tok []byte, key string) (match, ok bool) {
 	if len(tok) < 2 {
-		return "", false
+		return false, false
 	}
-	if !strings.ContainsRune(string(tok), '\\') {
-		return string(tok[1 : len(tok)-1]), true
+	if bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1:len(tok)-1]) == key, true
 	}
 	v, err := canonical.Parse(tok, canonical.Limits{MaxBytes: len(tok)})
-	return v.Str, err == nil && v.Kind == canonical.String
+	if err != nil || v.Kind != canonical.String {
+		return false, false
+	}
+	return v.Str == key, true
 }
 
 // trimSpace drops JSON whitespace around a JSON text.
