@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/capability"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
@@ -132,6 +134,122 @@ func TestReferenceVectorsWholePipeline(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("divergence %s names no vector that was run", name)
 		}
+	}
+}
+
+// capabilityVector is the part of a reference capability vector that a handoff needs: the
+// chain's tokens as the reference wrote them, every agent's key and the registry.
+type capabilityVector struct {
+	Tokens   []string          `json:"tokens"`
+	Registry map[string]string `json:"registry"`
+	Keys     map[string]struct {
+		PrivateKeyPEM string `json:"private_key_pem"`
+	} `json:"keys"`
+	Expected struct {
+		WithRegistry bool `json:"verify_capability_chain_with_registry"`
+	} `json:"expected"`
+}
+
+// capabilityRejects is the code each chain the reference rejects (with its registry) is
+// rejected with here.
+var capabilityRejects = map[string]reason.Code{
+	"chain_bad_signature_invalid.json":                 reason.CapabilityInvalid,
+	"chain_derive_capability_token_reference_bug.json": reason.CapabilityInvalid,
+	"chain_escalation_invalid.json":                    reason.CapabilityEscalation,
+	"chain_wrong_issuer_invalid.json":                  reason.CapabilityInvalid,
+}
+
+// TestReferenceCapabilityChainsWholePipeline: the capability vectors carry no envelope, so
+// each chain, token for token as the reference wrote it, rides in a handoff signed by the
+// leaf's issuer for the leaf's subject, asking for exactly the leaf's permissions under the
+// constraints the chain imposes. The pipeline (registry from the vector, clock one second after the latest
+// link was issued) accepts it exactly when the reference's verify_capability_chain with
+// that registry does, and rejects the others with the chain's code.
+func TestReferenceCapabilityChainsWholePipeline(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "vectors", "capabilities", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no capability vectors in testdata/vectors/capabilities (err %v)", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var vec capabilityVector
+			if err := json.Unmarshal(raw, &vec); err != nil || len(vec.Tokens) == 0 || len(vec.Registry) == 0 {
+				t.Fatalf("not a capability vector (%v)", err)
+			}
+			chain, err := capability.DecodeChain(vec.Tokens, capability.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := registry.New()
+			for id, pemText := range vec.Registry {
+				pub, err := identity.ParsePublicKeyPEM(pemText)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := reg.Add(id, pub, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			leaf := chain[len(chain)-1]
+			key, ok := vec.Keys[leaf.IssuerAgent]
+			if !ok {
+				t.Fatalf("no key for the leaf's issuer %s", leaf.IssuerAgent)
+			}
+			priv, err := identity.ParsePrivateKeyPEM([]byte(key.PrivateKeyPEM))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var latest int64
+			for _, c := range chain {
+				latest = max(latest, c.IssuedAt.Micros)
+			}
+			now := time.UnixMicro(latest).UTC().Add(time.Second)
+			ttl, risk, tok := int64(120), packet.RiskWrite, leaf.Token()
+			p := &packet.Packet{
+				PacketID: packet.NewID(), TaskID: "task-cap", ToAgent: leaf.SubjectAgent, Nonce: packet.NewID(),
+				Intent: "Work within the delegated capability", CapabilityToken: &tok,
+				Permissions: packet.Permissions{AllowedActions: leaf.Permissions.AllowedActions, MaxToolCalls: leaf.Permissions.MaxToolCalls},
+				IssuedAt:    canonical.TimestampOf(now), ExpiresAt: canonical.TimestampOf(now.Add(120 * time.Second)),
+				RiskLevel: &risk, TTLSeconds: &ttl,
+			}
+			if c := capability.EffectiveConstraints(chain); c != nil { // what the chain imposes, inherited
+				p.Constraints = &packet.Constraints{MaxRuntimeSeconds: c.MaxRuntimeSeconds, DataBoundary: c.DataBoundary, RequiresHumanReview: c.RequiresHumanReview}
+			}
+			if err := p.Sign(identity.NewKeySigner(priv), packet.Rule04); err != nil {
+				t.Fatal(err)
+			}
+			env := &packet.Envelope{Packet: p}
+			if len(vec.Tokens) > 1 {
+				env.Capabilities = vec.Tokens
+			}
+			wire, err := env.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := func() time.Time { return now }
+			v, err := New(reg, replay.NewMemory(replay.MemoryConfig{Now: clock}), WithClock(clock), WithRequireCapability())
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := v.Verify(context.Background(), wire)
+			want := reason.OK
+			if !vec.Expected.WithRegistry {
+				if want = capabilityRejects[name]; want == "" {
+					t.Fatalf("the reference rejects this chain; add the code it is rejected with here")
+				}
+			}
+			if d.Reason != want {
+				t.Fatalf("got %s (%s), want %s", d.Reason, d.Detail, want)
+			}
+			if d.Accepted() && len(d.Chain) != len(chain) {
+				t.Errorf("verified chain has %d links, want %d", len(d.Chain), len(chain))
+			}
+		})
 	}
 }
 
