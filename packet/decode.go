@@ -26,16 +26,25 @@ func malformedField(err error) error {
 }
 
 // ParseEnvelope strictly decodes a DelegationEnvelope. Every failure is a *reason.Error with
-// code malformed_envelope.
+// code malformed_envelope. The packet keeps its bytes from data (see [Packet]), so writing
+// the envelope again re-emits the packet byte for byte.
 func ParseEnvelope(data []byte, lim Limits) (*Envelope, error) {
 	v, err := canonical.Parse(data, lim)
 	if err != nil {
 		return nil, reason.Wrap(reason.MalformedEnvelope, "envelope is not valid JSON", err)
 	}
-	return EnvelopeFromValue(&v)
+	env, err := EnvelopeFromValue(&v)
+	if err != nil {
+		return nil, err
+	}
+	if start, end, ok := memberSpan(data, "packet"); ok {
+		env.Packet.keepWire(data[start:end])
+	}
+	return env, nil
 }
 
-// EnvelopeFromValue decodes an already parsed envelope.
+// EnvelopeFromValue decodes an already parsed envelope. Without the envelope's bytes, its
+// packet is re-encoded when written (prefer [ParseEnvelope] for envelopes to pass on).
 func EnvelopeFromValue(v *canonical.Value) (*Envelope, error) {
 	if v.Kind != canonical.Object {
 		return nil, malformed("envelope must be a JSON object, not %s", v.Kind)
@@ -69,13 +78,19 @@ func EnvelopeFromValue(v *canonical.Value) (*Envelope, error) {
 	return env, nil
 }
 
-// ParsePacket strictly decodes a bare SignedTaskPacket.
+// ParsePacket strictly decodes a bare SignedTaskPacket. The packet keeps its bytes from
+// data (see [Packet]).
 func ParsePacket(data []byte, lim Limits) (*Packet, error) {
 	v, err := canonical.Parse(data, lim)
 	if err != nil {
 		return nil, reason.Wrap(reason.MalformedEnvelope, "packet is not valid JSON", err)
 	}
-	return FromValue(&v)
+	p, err := FromValue(&v)
+	if err != nil {
+		return nil, err
+	}
+	p.keepWire(trimSpace(data))
+	return p, nil
 }
 
 func decodeChain(v *canonical.Value) (*Chain, error) {
@@ -122,23 +137,24 @@ const (
 	hasNonce
 	hasIntent
 	hasPermissions
+	hasSigAlgo
 	hasSignature
 	hasPublicKey
 	required = 1<<iota - 1
 )
 
-var requiredNames = []string{"packet_id", "task_id", "from_agent", "to_agent", "issued_at", "expires_at", "nonce", "intent", "permissions", "signature", "public_key"}
+var requiredNames = []string{"packet_id", "task_id", "from_agent", "to_agent", "issued_at", "expires_at", "nonce", "intent", "permissions", "signature_algo", "signature", "public_key"}
 
 // FromValue decodes a packet object. Absent optional fields take the reference model's
-// defaults (null, [], {}), exactly as pydantic fills them in before signing or verifying.
+// defaults (null, [], {}, false), exactly as pydantic fills them in before signing or
+// verifying; the fields the model requires (signature_algo among them) are required.
 func FromValue(v *canonical.Value) (*Packet, error) {
 	if v.Kind != canonical.Object {
 		return nil, malformed("packet must be a JSON object, not %s", v.Kind)
 	}
 	p := &Packet{
-		Context:       canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{}},
-		MemoryRefs:    []string{},
-		SignatureAlgo: "Ed25519",
+		Context:    canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{}},
+		MemoryRefs: []string{},
 	}
 	seen := 0
 	for i := range v.Obj {
@@ -187,11 +203,18 @@ func FromValue(v *canonical.Value) (*Packet, error) {
 			p.Permissions, err = decodePermissions(val)
 			seen |= hasPermissions
 		case "constraints":
-			p.Constraints, err = decodeConstraints(val)
+			var reviewNull bool
+			if p.Constraints, reviewNull, err = decodeConstraints(val); reviewNull {
+				p.nullReview = p.Constraints
+			}
 		case "provenance":
-			p.Provenance, err = decodeProvenance(val)
+			var depthNull bool
+			if p.Provenance, depthNull, err = decodeProvenance(val); depthNull {
+				p.nullDepth = p.Provenance
+			}
 		case "signature_algo":
 			p.SignatureAlgo, err = val.AsString(m.Key)
+			seen |= hasSigAlgo
 		case "signature":
 			p.Signature, err = val.AsString(m.Key)
 			seen |= hasSignature
@@ -238,18 +261,16 @@ func SignatureBytes(sig string) ([]byte, error) {
 }
 
 func decodePermissions(v *canonical.Value) (Permissions, error) {
-	var p Permissions
+	p := Permissions{AllowedActions: []string{}} // the model's defaults: [] and null
 	if _, err := v.AsObject("permissions"); err != nil {
 		return p, malformedField(err)
 	}
-	hasActions := false
 	for i := range v.Obj {
 		m := &v.Obj[i]
 		var err error
 		switch m.Key {
 		case "allowed_actions":
 			p.AllowedActions, err = m.Value.AsStrings("permissions.allowed_actions")
-			hasActions = true
 		case "max_tool_calls":
 			p.MaxToolCalls, err = m.Value.AsOptInt64("permissions.max_tool_calls")
 		default:
@@ -259,17 +280,15 @@ func decodePermissions(v *canonical.Value) (Permissions, error) {
 			return p, malformedField(err)
 		}
 	}
-	if !hasActions {
-		return p, malformed("permissions has no allowed_actions")
-	}
 	return p, nil
 }
 
-func decodeConstraints(v *canonical.Value) (*Constraints, error) {
+// decodeConstraints also reports whether requires_human_review is null.
+func decodeConstraints(v *canonical.Value) (c *Constraints, reviewNull bool, err error) {
 	if obj, err := v.AsOptObject("constraints"); obj == nil { // null, or not an object
-		return nil, malformedField(err)
+		return nil, false, malformedField(err)
 	}
-	c := &Constraints{}
+	c = &Constraints{}
 	for i := range v.Obj {
 		m := &v.Obj[i]
 		var err error
@@ -279,22 +298,27 @@ func decodeConstraints(v *canonical.Value) (*Constraints, error) {
 		case "data_boundary":
 			c.DataBoundary, err = m.Value.AsOptString("constraints.data_boundary")
 		case "requires_human_review":
-			c.RequiresHumanReview, err = m.Value.AsBool("constraints.requires_human_review")
+			// null is allowed (the model's type is Optional[bool]) and signed as null.
+			if reviewNull = m.Value.Kind == canonical.Null; !reviewNull {
+				c.RequiresHumanReview, err = m.Value.AsBool("constraints.requires_human_review")
+			}
 		default:
-			return nil, malformed("unknown constraints field %q", m.Key)
+			return nil, false, malformed("unknown constraints field %q", m.Key)
 		}
 		if err != nil {
-			return nil, malformedField(err)
+			return nil, false, malformedField(err)
 		}
 	}
-	return c, nil
+	return c, reviewNull, nil
 }
 
-func decodeProvenance(v *canonical.Value) (*Provenance, error) {
+// decodeProvenance also reports whether delegation_depth is null or absent (the model's
+// default).
+func decodeProvenance(v *canonical.Value) (p *Provenance, depthNull bool, err error) {
 	if obj, err := v.AsOptObject("provenance"); obj == nil { // null, or not an object
-		return nil, malformedField(err)
+		return nil, false, malformedField(err)
 	}
-	p := &Provenance{}
+	p, depthNull = &Provenance{}, true
 	for i := range v.Obj {
 		m := &v.Obj[i]
 		var err error
@@ -302,13 +326,15 @@ func decodeProvenance(v *canonical.Value) (*Provenance, error) {
 		case "origin_workflow":
 			p.OriginWorkflow, err = m.Value.AsOptString("provenance.origin_workflow")
 		case "delegation_depth":
-			p.DelegationDepth, err = m.Value.AsInt64("provenance.delegation_depth")
+			if depthNull = m.Value.Kind == canonical.Null; !depthNull {
+				p.DelegationDepth, err = m.Value.AsInt64("provenance.delegation_depth")
+			}
 		default:
-			return nil, malformed("unknown provenance field %q", m.Key)
+			return nil, false, malformed("unknown provenance field %q", m.Key)
 		}
 		if err != nil {
-			return nil, malformedField(err)
+			return nil, false, malformedField(err)
 		}
 	}
-	return p, nil
+	return p, depthNull, nil
 }

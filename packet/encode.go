@@ -85,9 +85,16 @@ func (p *Packet) SigningBytes(dst []byte, r Rule) ([]byte, error) {
 	return rule04.append(dst, p)
 }
 
-// AppendJSON appends the packet's wire JSON (the reference's spelling: sorted keys,
-// ", " and ": " separators, ASCII escapes, "+00:00" datetimes).
-func (p *Packet) AppendJSON(dst []byte) ([]byte, error) { return wire.append(dst, p) }
+// AppendJSON appends the packet's wire JSON. A decoded packet whose fields still say what
+// its wire bytes say is written as those bytes, unchanged; any other packet is written in
+// the reference's spelling (sorted keys, ", " and ": " separators, ASCII escapes, "+00:00"
+// datetimes).
+func (p *Packet) AppendJSON(dst []byte) ([]byte, error) {
+	if p.wire != "" && p.wireHolds() {
+		return append(dst, p.wire...), nil
+	}
+	return wire.append(dst, p)
+}
 
 func (d *dialect) append(dst []byte, p *Packet) ([]byte, error) {
 	s := d.json
@@ -133,9 +140,9 @@ func (d *dialect) append(dst []byte, p *Packet) ([]byte, error) {
 			dst = appendOptInt(dst, p.Permissions.MaxToolCalls)
 			dst = append(dst, '}')
 		case fConstraints:
-			dst = d.appendConstraints(dst, p.Constraints)
+			dst = d.appendConstraints(dst, p.Constraints, p.Constraints == p.nullReview)
 		case fProvenance:
-			dst = d.appendProvenance(dst, p.Provenance)
+			dst = d.appendProvenance(dst, p.Provenance, p.Provenance == p.nullDepth)
 		case fSigAlgo:
 			dst = canonical.AppendString(dst, p.SignatureAlgo, s.ASCII)
 		case fSignature:
@@ -166,7 +173,8 @@ func (d *dialect) appendTime(dst []byte, ts canonical.Timestamp) []byte {
 	return append(dst, '"')
 }
 
-func (d *dialect) appendConstraints(dst []byte, c *Constraints) []byte {
+// appendConstraints writes c; reviewNull: requires_human_review was null on the wire.
+func (d *dialect) appendConstraints(dst []byte, c *Constraints, reviewNull bool) []byte {
 	if c == nil {
 		return append(dst, "null"...)
 	}
@@ -184,17 +192,26 @@ func (d *dialect) appendConstraints(dst []byte, c *Constraints) []byte {
 		dst = boundary(s.Comma(runtime(dst)))
 	}
 	dst = s.Key(s.Comma(dst), "requires_human_review")
-	dst = strconv.AppendBool(dst, c.RequiresHumanReview)
+	if reviewNull && !c.RequiresHumanReview {
+		dst = append(dst, "null"...)
+	} else {
+		dst = strconv.AppendBool(dst, c.RequiresHumanReview)
+	}
 	return append(dst, '}')
 }
 
-func (d *dialect) appendProvenance(dst []byte, p *Provenance) []byte {
+// appendProvenance writes p; depthNull: delegation_depth was null or absent on the wire.
+func (d *dialect) appendProvenance(dst []byte, p *Provenance, depthNull bool) []byte {
 	if p == nil {
 		return append(dst, "null"...)
 	}
 	s := d.json
 	depth := func(dst []byte) []byte {
-		return strconv.AppendInt(s.Key(dst, "delegation_depth"), p.DelegationDepth, 10)
+		dst = s.Key(dst, "delegation_depth")
+		if depthNull && p.DelegationDepth == 0 {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendInt(dst, p.DelegationDepth, 10)
 	}
 	origin := func(dst []byte) []byte {
 		return appendOptStr(s.Key(dst, "origin_workflow"), p.OriginWorkflow, s.ASCII)

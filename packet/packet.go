@@ -11,26 +11,41 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 )
 
-// Permissions are the actions a packet asks its receiver to perform.
+// Permissions are the actions a packet asks its receiver to perform. Absent on the wire,
+// allowed_actions is [] and max_tool_calls null: the reference model's defaults, which are
+// what its signer signs.
 type Permissions struct {
 	AllowedActions []string
 	MaxToolCalls   *int64 // nil: no limit
 }
 
-// Constraints bound how the receiver may execute.
+// Constraints bound how the receiver may execute. Absent on the wire, max_runtime_seconds
+// and data_boundary are null and requires_human_review is false (the model's defaults); a
+// requires_human_review of null means false too (see [Packet]).
 type Constraints struct {
 	MaxRuntimeSeconds   *int64
 	DataBoundary        *string
 	RequiresHumanReview bool
 }
 
-// Provenance records where a delegation comes from.
+// Provenance records where a delegation comes from. Absent on the wire, origin_workflow and
+// delegation_depth are null (the model's defaults); a null delegation_depth counts as 0
+// (see [Packet]).
 type Provenance struct {
 	OriginWorkflow  *string
 	DelegationDepth int64
 }
 
 // Packet is a SignedTaskPacket with the reference's fields.
+//
+// A decoded packet remembers what the Go fields cannot hold, so that it is signed and
+// written again exactly as received:
+//   - a provenance.delegation_depth or constraints.requires_human_review that was null (or,
+//     for the depth, absent): it is read as 0 or false and signed as null again, as long as
+//     that Provenance or Constraints still holds 0 or false;
+//   - its wire bytes: [Packet.AppendJSON] (and so [Envelope.AppendJSON]) writes them
+//     unchanged, as long as the packet's fields still say what they say. A signed packet
+//     is never re-encoded, so a 0.3.3 packet keeps its nested key order and spellings.
 type Packet struct {
 	PacketID        string
 	TaskID          string
@@ -54,6 +69,10 @@ type Packet struct {
 	RiskLevel       *string
 	TTLSeconds      *int64
 	AIProvenance    *canonical.Value // nil or an Object (semantically it must carry "source")
+
+	nullDepth  *Provenance  // its delegation_depth was null or absent on the wire
+	nullReview *Constraints // its requires_human_review was null on the wire
+	wire       string       // the packet's JSON text as received; "" for built packets
 }
 
 // Chain is the envelope's unsigned delegation chain. It is informational only: security

@@ -78,6 +78,7 @@ func (p *Packet) Sign(s identity.Signer, r Rule) error {
 		return fmt.Errorf("packet: signer returned a %d-byte signature", len(sig))
 	}
 	p.Signature = base64.StdEncoding.EncodeToString(sig)
+	p.wire = "" // a new signature: the bytes as received describe another packet
 	return nil
 }
 

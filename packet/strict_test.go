@@ -19,6 +19,7 @@ func TestStrictParsing(t *testing.T) {
 		t.Fatalf("base vector: %v", err)
 	}
 	sig := `"signature": "`
+	perms := `"permissions": {"allowed_actions": ["read_tickets", "search_kb", "draft_reply"], "max_tool_calls": null}` // only in the packet (the chain's is "delegated_permissions")
 	cases := []struct{ name, old, new string }{
 		{"duplicate packet key", `"nonce": `, `"nonce": "x", "nonce": `},
 		{"unknown packet field", `"goal": null`, `"goal": null, "is_admin": true`},
@@ -39,6 +40,23 @@ func TestStrictParsing(t *testing.T) {
 		{"unknown permissions field", `"permissions": {"allowed_actions"`, `"permissions": {"admin": true, "allowed_actions"`},
 		{"no packet", `"packet": {`, `"pocket": {`},
 		{"huge ttl", `"ttl_seconds": 900`, `"ttl_seconds": 99999999999999999999`},
+		// null and absent optional fields are the model's defaults; other types are not.
+		{"depth as string", `"provenance": null`, `"provenance": {"delegation_depth": "2"}`},
+		{"depth as float", `"provenance": null`, `"provenance": {"delegation_depth": 2.0}`},
+		{"depth as boolean", `"provenance": null`, `"provenance": {"delegation_depth": false}`},
+		{"depth out of range", `"provenance": null`, `"provenance": {"delegation_depth": 9223372036854775808}`},
+		{"unknown provenance field", `"provenance": null`, `"provenance": {"depth": 1}`},
+		{"review as integer", `"constraints": null`, `"constraints": {"requires_human_review": 0}`},
+		{"review as empty string", `"constraints": null`, `"constraints": {"requires_human_review": ""}`},
+		{"actions null", perms, `"permissions": {"allowed_actions": null}`},
+		{"actions an object", perms, `"permissions": {"allowed_actions": {}}`},
+		{"permissions null", perms, `"permissions": null`},
+		{"permissions an array", perms, `"permissions": []`},
+		{"max tool calls as string", perms, `"permissions": {"max_tool_calls": "3"}`},
+		// Required by the model: no default.
+		{"no signature_algo", `, "signature_algo": "Ed25519"`, ``},
+		{"no permissions", perms + `, `, ``},
+		{"no intent", `"intent": "Summarize the open support tickets for the customer", `, ``},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

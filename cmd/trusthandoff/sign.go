@@ -208,7 +208,9 @@ func approveCmd() *cobra.Command {
 		Short: "Sign a human approval (or denial) of a handoff and print the envelope with it attached",
 		Long: `Sign an approval bound to the packet's digest (sha256 of its signed bytes) with a key that
 the registry lists with the approver role, and print the envelope with the approval appended
-to "approvals". The packet's own signature is checked first: nobody approves a forgery.`,
+to "approvals". The packet's own signature is checked first: nobody approves a forgery.
+The packet is written back byte for byte as received, never re-encoded, so its signature
+holds under either signing rule whatever JSON spelling the sender used.`,
 		Example: "  trusthandoff approve --key olga.key --envelope env.json > approved.json\n  trusthandoff approve --key olga.key --envelope env.json --deny --note 'wrong customer'",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -244,6 +246,7 @@ to "approvals". The packet's own signature is checked first: nobody approves a f
 				return usageErr("%v", err)
 			}
 			env.Approvals = append(env.Approvals, a.Value())
+			// The parsed envelope kept the packet's bytes: MarshalJSON re-emits them unchanged.
 			return printRaw(c, env.MarshalJSON)
 		},
 	}
