@@ -1,5 +1,10 @@
 // Package audit defines audit events in the reference's JSONL shape and the sinks that
 // record them.
+//
+// Events carry values taken from untrusted input, so sinks store them bounded (see Bound):
+// no event, however hostile, produces a record that a reader of the log refuses. The file
+// sink keeps a hash-chained log that any number of processes may append to at once (see
+// FileSink); Verify and VerifyFile check it.
 package audit
 
 import (
@@ -44,9 +49,9 @@ type discard struct{}
 
 func (discard) Emit(context.Context, Event) error { return nil }
 
-// MarshalLine returns ev as one JSON line.
+// MarshalLine returns ev, bounded (see Bound), as one JSON line.
 func MarshalLine(ev Event) ([]byte, error) {
-	b, err := json.Marshal(ev)
+	b, err := json.Marshal(Bound(ev))
 	if err != nil {
 		return nil, err
 	}
