@@ -30,8 +30,8 @@ const (
 	// payload included), the marker of the elided rest counted. An object keeps its
 	// entries in key order. The elided rest is summed up by a final string element (for a
 	// list) or the entry "..." (for an object) reading "...[N items in all sha256:HEX]",
-	// HEX being the sha256 of the whole container's JSON encoding as Go's encoding/json
-	// writes it (compact, object keys sorted, "<", ">" and "&" escaped as \u003c…).
+	// HEX being the sha256 of the whole container's JSON encoding as the log writes JSON
+	// (Go's encoding/json, compact, object keys sorted, no HTML escaping).
 	MaxItems = 64
 	// MaxDepth is the deepest nesting kept: a list or object nested deeper under the
 	// payload is stored as the string "...[nested list sha256:HEX]" (or "nested object").
@@ -84,7 +84,7 @@ func boundString(s string) string {
 
 // marker sums up an elided value v by its JSON encoding's sha256.
 func marker(what string, v any) string {
-	b, err := json.Marshal(v)
+	b, err := encodeJSON(v)
 	if err != nil {
 		return "...[" + what + " (unencodable)]"
 	}
@@ -143,6 +143,18 @@ func boundValue(v any, depth, budget int) (any, int) {
 		return fmt.Sprintf("...[unencodable %T]", v), 1
 	}
 	return boundValue(generic, depth, budget)
+}
+
+// encodeJSON encodes v as the log writes JSON: compact, without the HTML escaping of
+// "<", ">" and "&" that would make each of them six bytes.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // decodeNumbers decodes JSON keeping numbers as written.

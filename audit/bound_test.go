@@ -157,7 +157,7 @@ func TestBoundPayload(t *testing.T) {
 			if len(l) != MaxItems || l[0] != "action_0" || l[MaxItems-2] != fmt.Sprintf("action_%d", MaxItems-2) {
 				t.Fatalf("kept %d: %v", len(l), l[:3])
 			}
-			b, _ := json.Marshal(many)
+			b, _ := encodeJSON(many)
 			if want := "...[5000 items in all sha256:" + sha(string(b)) + "]"; l[MaxItems-1] != want {
 				t.Fatalf("marker %q, want %q", l[MaxItems-1], want)
 			}
@@ -273,20 +273,20 @@ func TestWorstCaseLineFits(t *testing.T) {
 
 // The spliced record is byte-identical to encoding the Record struct.
 func TestAppendRecordMatchesRecord(t *testing.T) {
-	ev := Bound(Event{EventID: "e", EventType: PacketAccepted, Timestamp: time.Unix(5, 0).UTC(), Payload: map[string]any{"a": []any{"b"}}})
+	ev := Bound(Event{EventID: "e", EventType: PacketAccepted, Timestamp: time.Unix(5, 0).UTC(), Payload: map[string]any{"a": []any{"<b>&"}}})
 	for _, c := range []struct {
 		seq  uint64
 		prev string
 	}{{1, ""}, {2, strings.Repeat("a", 64)}, {math.MaxUint64, "00"}} {
-		want, _ := json.Marshal(Record{Event: ev, Seq: c.seq, PrevHash: c.prev})
-		body, _ := json.Marshal(ev)
+		want, _ := encodeJSON(Record{Event: ev, Seq: c.seq, PrevHash: c.prev})
+		body, _ := encodeJSON(ev)
 		if got := appendRecord(nil, body, c.seq, c.prev); !bytes.Equal(got, want) {
 			t.Fatalf("got  %s\nwant %s", got, want)
 		}
 	}
 	// A nil payload too.
-	want, _ := json.Marshal(Record{Event: Event{}, Seq: 1})
-	body, _ := json.Marshal(Bound(Event{}))
+	want, _ := encodeJSON(Record{Event: Event{}, Seq: 1})
+	body, _ := encodeJSON(Bound(Event{}))
 	if got := appendRecord(nil, body, 1, ""); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

@@ -9,7 +9,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 )
 
@@ -49,9 +48,10 @@ type discard struct{}
 
 func (discard) Emit(context.Context, Event) error { return nil }
 
-// MarshalLine returns ev, bounded (see Bound), as one JSON line.
+// MarshalLine returns ev, bounded (see Bound), as one JSON line, as the file log writes it
+// (without its seq and prev_hash).
 func MarshalLine(ev Event) ([]byte, error) {
-	b, err := json.Marshal(Bound(ev))
+	b, err := encodeJSON(Bound(ev))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -140,7 +141,7 @@ func (s *FileSink) Emit(ctx context.Context, ev Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	body, err := json.Marshal(Bound(ev))
+	body, err := encodeJSON(Bound(ev))
 	if err != nil {
 		return fmt.Errorf("audit: event cannot be encoded: %w", err)
 	}
@@ -219,7 +220,7 @@ func (s *FileSink) commit(batch []*pending) error {
 }
 
 // appendRecord appends the record line (without newline) for an event's JSON object: the
-// same bytes as json.Marshal(Record{...}), which puts seq and prev_hash last.
+// same bytes as encoding Record{...}, which puts seq and prev_hash last.
 func appendRecord(dst, body []byte, seq uint64, prev string) []byte {
 	dst = append(dst, body[:len(body)-1]...)
 	dst = append(dst, `,"seq":`...)
@@ -273,7 +274,8 @@ func Verify(r io.Reader) (n uint64, lastHash string, err error) {
 
 // VerifyFile verifies the log at path (see Verify) as it stood at one instant: it takes
 // the writers' lock only to note the log's size, then checks the records up to it, so it
-// never reads a record half-written and writers wait only for that instant. Errors wrap
+// never reads a record half-written and writers wait only for that instant (on Windows,
+// where a held lock also bars reading, for the whole check). Errors wrap
 // ErrBroken for a broken chain and ErrUnavailable when the file cannot be opened,
 // locked or read.
 func VerifyFile(path string) (n uint64, lastHash string, err error) {
@@ -293,7 +295,11 @@ func verifyFile(path string, lockWait time.Duration) (n uint64, lastHash string,
 		return 0, "", err
 	}
 	fi, err := f.Stat()
-	filelock.Unlock(f)
+	if readUnderLock {
+		defer filelock.Unlock(f)
+	} else {
+		filelock.Unlock(f)
+	}
 	if err != nil {
 		return 0, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -306,6 +312,11 @@ func verifyFile(path string, lockWait time.Duration) (n uint64, lastHash string,
 	}
 	return c.n, c.last, nil
 }
+
+// readUnderLock: on Windows the lock covers the file's bytes (LockFileEx locks are
+// mandatory), so other processes cannot read while a writer holds it; there the reader
+// keeps the lock while it reads.
+const readUnderLock = runtime.GOOS == "windows"
 
 // chain is the state of a chain check: records and bytes read, hash of the last record.
 type chain struct {

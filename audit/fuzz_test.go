@@ -66,7 +66,7 @@ func FuzzBound(f *testing.F) {
 			payload = map[string]any{"raw": string(data), string(data): []any{s, string(data)}}
 		}
 		ev := Event{EventID: s, EventType: s, ProducerID: s, CorrelationID: s, IdempotencyKey: s, Payload: payload}
-		body, err := json.Marshal(Bound(ev))
+		body, err := encodeJSON(Bound(ev))
 		if err != nil {
 			t.Fatalf("bounded event does not encode: %v", err)
 		}
