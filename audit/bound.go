@@ -33,8 +33,9 @@ const (
 	// HEX being the sha256 of the whole container's JSON encoding as the log writes JSON
 	// (Go's encoding/json, compact, object keys sorted, no HTML escaping).
 	MaxItems = 64
-	// MaxDepth is the deepest nesting kept: a list or object nested deeper under the
-	// payload is stored as the string "...[nested list sha256:HEX]" (or "nested object").
+	// MaxDepth bounds nesting: a list or object at depth MaxDepth or more (the payload's
+	// own entries are at depth 1) is stored as the string "...[nested list sha256:HEX]"
+	// (or "nested object"), HEX as for MaxItems.
 	MaxDepth = 8
 	// MaxValues is the most values (strings, numbers, lists, objects, markers) kept in
 	// one payload in all. Each entry of a container is kept at least as a marker before a
