@@ -1,10 +1,14 @@
 // Package audit defines audit events in the reference's JSONL shape and the sinks that
 // record them.
+//
+// Events carry values taken from untrusted input, so sinks store them bounded (see Bound):
+// no event, however hostile, produces a record that a reader of the log refuses. The file
+// sink keeps a hash-chained log that any number of processes may append to at once (see
+// FileSink); Verify and VerifyFile check it.
 package audit
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 )
 
@@ -44,9 +48,10 @@ type discard struct{}
 
 func (discard) Emit(context.Context, Event) error { return nil }
 
-// MarshalLine returns ev as one JSON line.
+// MarshalLine returns ev, bounded (see Bound), as one JSON line, as the file log writes it
+// (without its seq and prev_hash).
 func MarshalLine(ev Event) ([]byte, error) {
-	b, err := json.Marshal(ev)
+	b, err := encodeJSON(Bound(ev))
 	if err != nil {
 		return nil, err
 	}

@@ -173,7 +173,7 @@ func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *s
 		sink, err := openAuditLog(f.auditLog)
 		if err != nil {
 			st.Close()
-			return nil, nil, nil, usageErr("--audit-log: %v", err)
+			return nil, nil, nil, auditLogErr(err)
 		}
 		closeAudit = func() { sink.Close() }
 		opts = append(opts, verify.WithAudit(sink, "trusthandoff-cli"))
