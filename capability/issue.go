@@ -138,8 +138,9 @@ func invalidf(format string, args ...any) error {
 //
 // With [WithParent] it derives from the parent instead, by [Derive]'s rules, and what is
 // not given narrows by default rather than failing: the expiry is capped at the parent's,
-// no actions means the parent's, and max_tool_calls and constraints left unset are the
-// parent's. A parent that has already expired is refused.
+// no actions means the parent's, and max_tool_calls and each constraint left unset (nil,
+// or requires_human_review false) are the parent's. A parent that has already expired is
+// refused.
 //
 // subject must look like an agent id (packet.CheckAgentID). Errors are *reason.Error
 // values: capability_invalid, or capability_escalation for a child wider than its parent.
@@ -190,8 +191,18 @@ func Delegate(signer identity.Signer, subject string, actions []string, opts ...
 	if perms.MaxToolCalls == nil {
 		perms.MaxToolCalls = par.Permissions.MaxToolCalls
 	}
-	if cons == nil {
-		cons = par.Constraints
+	if pc := par.Constraints; pc != nil {
+		// Field by field: what the child leaves unset is the parent's.
+		if cons == nil {
+			cons = &Constraints{}
+		}
+		if cons.MaxRuntimeSeconds == nil {
+			cons.MaxRuntimeSeconds = pc.MaxRuntimeSeconds
+		}
+		if cons.DataBoundary == nil {
+			cons.DataBoundary = pc.DataBoundary
+		}
+		cons.RequiresHumanReview = cons.RequiresHumanReview || pc.RequiresHumanReview
 	}
 	return derive(par, signer, subject, perms, cons, issued, expires, &cfg)
 }
