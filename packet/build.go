@@ -480,7 +480,7 @@ func applyChain(p *Packet, cfg *buildConfig, issued time.Time) error {
 			n := *lm
 			p.Permissions.MaxToolCalls = &n
 		} else if *p.Permissions.MaxToolCalls > *lm {
-			return invalid("permissions.max_tool_calls", "%d exceeds the capability %q's limit of %d", *p.Permissions.MaxToolCalls, leaf.CapabilityID, *lm)
+			return invalid("permissions.max_tool_calls", "%d exceeds the limit of %d of the capability %q", *p.Permissions.MaxToolCalls, *lm, leaf.CapabilityID)
 		}
 	}
 
