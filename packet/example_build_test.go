@@ -64,3 +64,13 @@ func ExampleBuild() {
 	// true packet: permissions.allowed_actions: action "read_tickets" is not granted by the capability "leaf-1"
 	// ACCEPT ok
 }
+
+func ExampleCheckAgentID() {
+	for _, id := range []string{"agent:iaecbyn/Y6DtD2i1", "bob.key.pub", "agent:bob "} {
+		fmt.Println(packet.CheckAgentID(id))
+	}
+	// Output:
+	// <nil>
+	// "bob.key.pub" does not look like an agent id (want agent:… as keygen prints)
+	// "agent:bob " does not look like an agent id: it contains ' '
+}
