@@ -390,7 +390,7 @@ func TestOutcome(t *testing.T) {
 		{"result and reason", withReason, WithOutcome(result, &why), true},
 		{"result and reason hashes", withReason, WithOutcomeHash(rh, &wh), true},
 		{"other reason", withReason, WithOutcome(result, &result), false},
-		{"later option wins", plain, func(c *config) { WithOutcomeHash([32]byte{}, nil)(c); WithOutcome(result, nil)(c) }, true},
+		{"later option wins", plain, func(c *config) error { _ = WithOutcomeHash([32]byte{}, nil)(c); return WithOutcome(result, nil)(c) }, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

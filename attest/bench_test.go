@@ -6,7 +6,7 @@ import (
 )
 
 // The benchmarks use the reference vector att_ok_valid at its own clock. BareVerify is the
-// floor (DESIGN §14): one ed25519.Verify over the same framed bytes.
+// floor: one ed25519.Verify over the same framed bytes.
 
 func benchVector(b *testing.B) (*vector, ed25519.PublicKey) {
 	for _, v := range loadVectors(b) {

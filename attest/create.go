@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/identity"
@@ -34,8 +35,29 @@ const minTimestampMS = 1577836800000
 // reservedKeys may not appear at the top level of a result or reason (reference rule).
 var reservedKeys = [...]string{"packet_id", "attestation", "__control__"}
 
+// CreateOption configures Create.
+type CreateOption func(*createConfig) error
+
+type createConfig struct {
+	signedBy string
+}
+
+// WithSignedBy sets signed_by to the signer's registered agent id when it is not the id
+// derived from the signing key: after a key rotation the agent keeps its id and signs with
+// the new key. The receiver binds the two through its registry ([VerifyRegistered]).
+func WithSignedBy(agentID string) CreateOption {
+	return func(c *createConfig) error {
+		if agentID == "" || !utf8.ValidString(agentID) {
+			return malformed("signed_by must be a non-empty UTF-8 agent id")
+		}
+		c.signedBy = agentID
+		return nil
+	}
+}
+
 // Create signs a new attestation that the execution of packetID ended with status and
-// result, and optionally reason (a nil reason, or a JSON null, means none). As in the
+// result, and optionally reason (a nil reason, or a JSON null, means none). signed_by is
+// the agent id derived from the signer's key unless [WithSignedBy] names another. As in the
 // reference, result and reason must be JSON objects without the reserved top-level keys
 // packet_id, attestation and __control__, at most MaxPayloadSize bytes in canonical form,
 // and without floats. The nonce is 128 random bits from crypto/rand and the timestamp is
@@ -43,7 +65,13 @@ var reservedKeys = [...]string{"packet_id", "attestation", "__control__"}
 //
 // Input errors are *reason.Error values with code malformed_envelope; a failing or faulty
 // signer yields an error wrapping the signer's error or ErrSignature.
-func Create(signer identity.Signer, packetID string, status Status, result canonical.Value, reason *canonical.Value, now time.Time) (*Attestation, error) {
+func Create(signer identity.Signer, packetID string, status Status, result canonical.Value, reason *canonical.Value, now time.Time, opts ...CreateOption) (*Attestation, error) {
+	var cfg createConfig
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
 	if signer == nil {
 		return nil, errors.New("attest: nil signer")
 	}
@@ -55,8 +83,11 @@ func Create(signer identity.Signer, packetID string, status Status, result canon
 		PacketID:    packetID,
 		Status:      status,
 		TimestampMS: now.UnixMilli(),
-		SignedBy:    identity.AgentIDOf(pub),
+		SignedBy:    cfg.signedBy,
 		Fingerprint: identity.Fingerprint(pub),
+	}
+	if a.SignedBy == "" {
+		a.SignedBy = identity.AgentIDOf(pub)
 	}
 	if err := a.check(); err != nil {
 		return nil, err

@@ -1,5 +1,5 @@
-// Package attest implements TrustHandoff execution attestations (DESIGN §2, §3, §9): the
-// signed statement by which an agent that executed a handoff reports its outcome.
+// Package attest implements TrustHandoff execution attestations: the signed statement by
+// which an agent that executed a handoff reports its outcome.
 //
 // An [Attestation] names the packet, a [Status], the SHA-256 [OutcomeHash] of the result
 // (and optionally of a reason), a random 128-bit [Nonce], a millisecond timestamp, the
@@ -14,10 +14,17 @@
 // The outcome hash is SHA-256 of Python's json.dumps(sort_keys=True, separators=(",", ":"),
 // ensure_ascii=False); floats are forbidden, as in the reference.
 //
-// Where this package is stricter than the reference (DESIGN §4): [Parse] rejects unknown
-// fields, duplicate keys, wrong JSON types, out-of-range integers, non-canonical hex and
+// Where this package is stricter than the reference: [Parse] rejects unknown fields,
+// duplicate keys, wrong JSON types, out-of-range integers, non-canonical hex and
 // base64url, and signatures that are not 64 bytes. [Verify] also binds signed_by (which the
 // signature does not cover) to the verifying key, and can reject replays of (key, nonce)
-// through a [NonceStore] that fails closed. Errors are *reason.Error values whose causes
-// are the sentinels of this package, so callers use errors.Is and errors.As.
+// through a [NonceStore] that fails closed, signers revoked in a [RevocationStore]
+// ([WithRevocations]), and attestations from anyone but the expected executor
+// ([WithExpectedSigner]).
+//
+// With an agent registry, [VerifyRegistered] finds the signer ([ResolveSigner]): the agent
+// signed_by names, through its registered key whose fingerprint the attestation carries.
+// An agent whose key was rotated keeps its id, so it attests with the new key and
+// [WithSignedBy] set to that id. Errors are *reason.Error values whose causes are the
+// sentinels of this package, so callers use errors.Is and errors.As.
 package attest

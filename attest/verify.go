@@ -11,6 +11,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/reason"
+	"github.com/trusthandoff/trusthandoff-go/revocation"
 )
 
 // Sentinel causes of verification failures. Verify returns a *reason.Error whose cause is
@@ -29,9 +30,18 @@ var (
 	ErrStale = errors.New("attest: outside the freshness window")
 	// ErrReplay: the (key, nonce) pair was already recorded. Code replay_detected.
 	ErrReplay = errors.New("attest: nonce already used")
-	// ErrStoreUnavailable: the nonce store failed; the attestation is rejected (fail
-	// closed). Code store_unavailable.
-	ErrStoreUnavailable = errors.New("attest: nonce store unavailable")
+	// ErrStoreUnavailable: the nonce store or the revocation store failed; the attestation
+	// is rejected (fail closed). Code store_unavailable.
+	ErrStoreUnavailable = errors.New("attest: store unavailable")
+	// ErrUnknownSigner: signed_by is not a registered agent (VerifyRegistered,
+	// ResolveSigner). Code unknown_agent.
+	ErrUnknownSigner = errors.New("attest: signer is not registered")
+	// ErrSignerRevoked: the signer is revoked, in the revocation store (WithRevocations) or
+	// in the registry. Code agent_revoked.
+	ErrSignerRevoked = errors.New("attest: signer is revoked")
+	// ErrUnexpectedSigner: the attestation is from another agent than the one
+	// WithExpectedSigner names. Code public_key_mismatch.
+	ErrUnexpectedSigner = errors.New("attest: attestation is from an unexpected signer")
 )
 
 // NonceStore records nonces for replay protection. Record atomically stores key until
@@ -47,40 +57,93 @@ const (
 	DefaultSkew   = 30 * time.Second
 )
 
+// RevocationStore answers whether an agent is revoked; the project's revocation.Store
+// satisfies it. An error means the store cannot tell, and verification then rejects.
+type RevocationStore interface {
+	Revoked(ctx context.Context, kind revocation.Kind, id string) (revocation.Entry, bool, error)
+}
+
 type config struct {
 	maxAge, skew time.Duration
 	store        NonceStore
+	revocations  RevocationStore
+	expect       string // agent id the signer must be; "" for any
 	outcome      *[32]byte
 	reason       *[32]byte
 	result       *canonical.Value // hashed by Verify (WithOutcome)
 	reasonValue  *canonical.Value
 }
 
-// Option configures Verify.
-type Option func(*config)
+// Option configures Verify and VerifyRegistered. An option given an invalid value makes
+// verification fail with its error before anything is checked.
+type Option func(*config) error
 
 // WithMaxAge sets how old an attestation may be (default DefaultMaxAge; must be positive).
-func WithMaxAge(d time.Duration) Option { return func(c *config) { c.maxAge = d } }
+func WithMaxAge(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("attest: max age %v must be positive", d)
+		}
+		c.maxAge = d
+		return nil
+	}
+}
 
 // WithSkew sets how far in the future a timestamp may be (default DefaultSkew; ≥ 0).
-func WithSkew(d time.Duration) Option { return func(c *config) { c.skew = d } }
+func WithSkew(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("attest: skew %v must not be negative", d)
+		}
+		c.skew = d
+		return nil
+	}
+}
 
 // WithNonceStore enables replay protection: a verified attestation's ReplayKey is recorded
 // until its timestamp + max age + skew, and a second use is rejected with ErrReplay.
-func WithNonceStore(s NonceStore) Option { return func(c *config) { c.store = s } }
+func WithNonceStore(s NonceStore) Option {
+	return func(c *config) error { c.store = s; return nil }
+}
+
+// WithRevocations rejects an attestation whose signer (signed_by, once bound to the key)
+// is revoked in s, with ErrSignerRevoked; a failing store rejects with
+// ErrStoreUnavailable (fail closed). Only an authentic attestation is looked up.
+func WithRevocations(s RevocationStore) Option {
+	return func(c *config) error { c.revocations = s; return nil }
+}
+
+// WithExpectedSigner binds the signer: an attestation signed by any agent other than
+// agentID is rejected with ErrUnexpectedSigner, however valid it is otherwise. Use it
+// when you know who was to execute (the packet's to_agent).
+func WithExpectedSigner(agentID string) Option {
+	return func(c *config) error {
+		if agentID == "" {
+			return errors.New("attest: empty expected signer")
+		}
+		c.expect = agentID
+		return nil
+	}
+}
 
 // WithOutcome makes Verify check that the attestation is about result and reason, as the
 // reference's verify_attestation does: the outcome hash must equal OutcomeHash(result), and
 // the reason hash must equal OutcomeHash(*reason), or be absent when reason is nil (or a
 // JSON null).
 func WithOutcome(result canonical.Value, reason *canonical.Value) Option {
-	return func(c *config) { c.result, c.reasonValue, c.outcome, c.reason = &result, reason, nil, nil }
+	return func(c *config) error {
+		c.result, c.reasonValue, c.outcome, c.reason = &result, reason, nil, nil
+		return nil
+	}
 }
 
 // WithOutcomeHash is WithOutcome for a caller that holds hashes: outcome must equal the
 // outcome hash, and reason the reason hash (nil: the attestation must carry none).
 func WithOutcomeHash(outcome [32]byte, reason *[32]byte) Option {
-	return func(c *config) { c.outcome, c.reason, c.result, c.reasonValue = &outcome, reason, nil, nil }
+	return func(c *config) error {
+		c.outcome, c.reason, c.result, c.reasonValue = &outcome, reason, nil, nil
+		return nil
+	}
 }
 
 // ReplayKey is the nonce store key of a: sha256(fingerprint || 16-byte nonce).
@@ -102,21 +165,32 @@ func Verify(a *Attestation, pub ed25519.PublicKey, now time.Time, opts ...Option
 //
 //  1. key binding: agent_pubkey_fingerprint = sha256(pub) and signed_by = identity.AgentIDOf(pub)
 //     (signed_by is not covered by the signature, so it is bound here) — ErrKeyMismatch;
-//  2. the Ed25519 signature over FramedBytes — ErrSignature;
-//  3. with WithOutcome or WithOutcomeHash, the outcome and reason hashes — ErrOutcomeMismatch;
-//  4. freshness: now − max age ≤ timestamp ≤ now + skew — ErrStale;
-//  5. with WithNonceStore, replay: only an attestation that passed 1–4 consumes its nonce,
+//  2. with WithExpectedSigner, signed_by is the expected agent — ErrUnexpectedSigner;
+//  3. the Ed25519 signature over FramedBytes — ErrSignature;
+//  4. with WithOutcome or WithOutcomeHash, the outcome and reason hashes — ErrOutcomeMismatch;
+//  5. freshness: now − max age ≤ timestamp ≤ now + skew — ErrStale;
+//  6. with WithRevocations, the signer is not revoked — ErrSignerRevoked, or
+//     ErrStoreUnavailable when the store fails (fail closed);
+//  7. with WithNonceStore, replay: only an attestation that passed 1–6 consumes its nonce,
 //     so a forger cannot burn a legitimate one — ErrReplay, or ErrStoreUnavailable when
 //     the store fails (fail closed).
 //
-// ctx is passed to the nonce store.
+// A signer whose registered agent id is not the id derived from its key (after a key
+// rotation) is verified with [VerifyRegistered]. ctx is passed to the stores.
 func VerifyContext(ctx context.Context, a *Attestation, pub ed25519.PublicKey, now time.Time, opts ...Option) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return reason.Wrap(reason.PublicKeyMismatch, fmt.Sprintf("verifying key is %d bytes, not an Ed25519 public key", len(pub)), ErrKeyMismatch)
+	}
+	return verify(ctx, a, pub, identity.AgentIDOf(pub), now, opts)
+}
+
+// verify checks a against pub, whose agent id (derived, or registered) is signerID.
+func verify(ctx context.Context, a *Attestation, pub ed25519.PublicKey, signerID string, now time.Time, opts []Option) error {
 	c := config{maxAge: DefaultMaxAge, skew: DefaultSkew}
 	for _, o := range opts {
-		o(&c)
-	}
-	if c.maxAge <= 0 || c.skew < 0 {
-		return fmt.Errorf("attest: invalid options: max age %v must be positive and skew %v not negative", c.maxAge, c.skew)
+		if err := o(&c); err != nil {
+			return err
+		}
 	}
 	if a == nil {
 		return malformed("no attestation")
@@ -124,8 +198,11 @@ func VerifyContext(ctx context.Context, a *Attestation, pub ed25519.PublicKey, n
 	if err := a.check(); err != nil {
 		return err
 	}
-	if err := checkKey(a, pub); err != nil {
+	if err := checkKey(a, pub, signerID); err != nil {
 		return err
+	}
+	if c.expect != "" && a.SignedBy != c.expect {
+		return reason.Wrap(reason.PublicKeyMismatch, fmt.Sprintf("attestation is signed by %s, not by the expected %s", truncate(a.SignedBy), truncate(c.expect)), ErrUnexpectedSigner)
 	}
 	var buf [256]byte
 	if !ed25519.Verify(pub, a.AppendFramed(buf[:0]), a.Signature[:]) {
@@ -136,6 +213,15 @@ func VerifyContext(ctx context.Context, a *Attestation, pub ed25519.PublicKey, n
 	}
 	if err := checkFresh(a, now, c.maxAge, c.skew); err != nil {
 		return err
+	}
+	if c.revocations != nil {
+		e, revoked, err := c.revocations.Revoked(ctx, revocation.KindAgent, a.SignedBy)
+		if err != nil {
+			return reason.Wrap(reason.StoreUnavailable, "cannot look up the signer's revocation", fmt.Errorf("%w: %w", ErrStoreUnavailable, err))
+		}
+		if revoked {
+			return reason.Wrap(reason.AgentRevoked, fmt.Sprintf("signer %s was revoked at %s", a.SignedBy, e.At.UTC().Format(time.RFC3339)), ErrSignerRevoked)
+		}
 	}
 	if c.store != nil {
 		key := ReplayKey(a)
@@ -150,15 +236,12 @@ func VerifyContext(ctx context.Context, a *Attestation, pub ed25519.PublicKey, n
 	return nil
 }
 
-func checkKey(a *Attestation, pub ed25519.PublicKey) error {
-	if len(pub) != ed25519.PublicKeySize {
-		return reason.Wrap(reason.PublicKeyMismatch, fmt.Sprintf("verifying key is %d bytes, not an Ed25519 public key", len(pub)), ErrKeyMismatch)
-	}
+func checkKey(a *Attestation, pub ed25519.PublicKey, signerID string) error {
 	if identity.Fingerprint(pub) != a.Fingerprint {
 		return reason.Wrap(reason.PublicKeyMismatch, "agent_pubkey_fingerprint is not the fingerprint of the verifying key", ErrKeyMismatch)
 	}
-	if id := identity.AgentIDOf(pub); a.SignedBy != id {
-		return reason.Wrap(reason.PublicKeyMismatch, fmt.Sprintf("signed_by %q is not the verifying key's agent id %s", truncate(a.SignedBy), id), ErrKeyMismatch)
+	if a.SignedBy != signerID {
+		return reason.Wrap(reason.PublicKeyMismatch, fmt.Sprintf("signed_by %q is not the verifying key's agent id %s", truncate(a.SignedBy), signerID), ErrKeyMismatch)
 	}
 	return nil
 }

@@ -6,25 +6,19 @@ import (
 	"strconv"
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/packet"
 )
 
 // Algorithm is the only signature algorithm a capability may name.
 const Algorithm = "Ed25519"
 
 // Permissions are the actions a capability delegates (the reference's
-// delegated_permissions). Its fields match packet.Permissions, so one converts to the other.
-type Permissions struct {
-	AllowedActions []string
-	MaxToolCalls   *int64 // nil: no limit
-}
+// delegated_permissions). It is the packet's type: a packet asks for exactly what a
+// capability can grant, with no conversion between them.
+type Permissions = packet.Permissions
 
-// Constraints bound how the delegate may execute. Its fields match packet.Constraints, so
-// one converts to the other.
-type Constraints struct {
-	MaxRuntimeSeconds   *int64  // nil: no limit
-	DataBoundary        *string // nil: no boundary
-	RequiresHumanReview bool
-}
+// Constraints bound how the delegate may execute. It is the packet's type.
+type Constraints = packet.Constraints
 
 // Capability is a DelegationCapability with the reference's fields.
 //
@@ -51,6 +45,23 @@ type Capability struct {
 	pub     ed25519.PublicKey
 	pubText string
 }
+
+// Link describes c to [packet.Build], which sends a handoff under a chain of capabilities
+// and takes its limits from them.
+func (c *Capability) Link() packet.Link {
+	return packet.Link{
+		Token:              c.Token(),
+		CapabilityID:       c.CapabilityID,
+		ParentCapabilityID: c.ParentCapabilityID,
+		IssuerAgent:        c.IssuerAgent,
+		SubjectAgent:       c.SubjectAgent,
+		Permissions:        c.Permissions,
+		Constraints:        c.Constraints,
+		ExpiresAt:          c.ExpiresAt,
+	}
+}
+
+var _ packet.Linker = (*Capability)(nil)
 
 // IsRoot reports whether c has no parent.
 func (c *Capability) IsRoot() bool { return c.ParentCapabilityID == nil }

@@ -77,7 +77,7 @@ func forge(tb testing.TB, parent *Capability, s spec) *Capability {
 	if s.expires.IsZero() {
 		s.expires = t0.Add(time.Hour)
 	}
-	c, err := build(s.by.signer, s.to.id, s.perms, s.constraints, s.issued, s.expires, []Option{WithID(s.id)})
+	c, err := build(s.by.signer, s.to.id, s.perms, s.constraints, s.issued, s.expires, &issueConfig{id: s.id})
 	if err != nil {
 		tb.Fatal(err)
 	}

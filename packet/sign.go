@@ -24,15 +24,18 @@ import (
 // Under rule 0.3.3 the context is first sorted by key at every level: the reference
 // verifies 0.3.3 packets in wire order and the wire is sorted, so only a sorted context
 // survives the round trip.
-func (p *Packet) Sign(s identity.Signer, r Rule) error {
+func (p *Packet) Sign(s identity.Signer, r Rule) error { return p.sign(s, r, false) }
+
+// sign is Sign; with rotated set it keeps a from_agent other than the key's derived id (an
+// agent whose key was rotated in keeps its id; the receiver's registry binds the two).
+func (p *Packet) sign(s identity.Signer, r Rule, rotated bool) error {
 	pub := s.Public()
 	pemText := identity.PublicKeyPEM(pub)
 	id := identity.AgentID(pemText)
-	switch p.FromAgent {
-	case "":
+	switch {
+	case p.FromAgent == "":
 		p.FromAgent = id
-	case id:
-	default:
+	case p.FromAgent != id && !rotated:
 		return fmt.Errorf("packet: from_agent %q is not the signer's agent id %q", p.FromAgent, id)
 	}
 	if p.Context.Kind != canonical.Object {

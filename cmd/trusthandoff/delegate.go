@@ -7,6 +7,7 @@ import (
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/capability"
+	"github.com/trusthandoff/trusthandoff-go/packet"
 )
 
 func delegateCmd() *cobra.Command {
@@ -20,63 +21,63 @@ func delegateCmd() *cobra.Command {
 		Short: "Issue a capability (or derive one from --parent) and print its token",
 		Long: `Issue a DelegationCapability from the key's agent to AGENT, or, with --parent, derive a
 narrower one from a capability the key's agent received. A derived capability is signed with
-the deriving agent's own key, may not outlive its parent, and may only narrow: actions a
-subset, max_tool_calls no higher (inherited when not given), constraints at least as strict
-(inherited when not given). Prints {"capability_id", "token", ...}.`,
+the deriving agent's own key, may not outlive its parent (its expiry is capped at the
+parent's), and may only narrow: actions a subset, max_tool_calls no higher (inherited when
+not given), constraints at least as strict (inherited when not given). After a key
+rotation, --agent-id names the issuer's registered id. Prints {"capability_id", "token",
+...}.`,
 		Example: `  ROOT=$(trusthandoff delegate --key alice.key --to "$BOB" --actions read,search,send_email --max-tool-calls 10 | jq -r .token)
   LEAF=$(trusthandoff delegate --key bob.key --to "$CAROL" --actions send_email --parent "$ROOT" | jq -r .token)`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			signer, err := loadSigner(key)
-			if err != nil {
-				return err
-			}
 			if to == "" || actions == nil {
 				return usageErr("--to and --actions are required")
+			}
+			if err := packet.CheckAgentID(to); err != nil {
+				return usageErr("--to: %v", err)
 			}
 			if ttl <= 0 {
 				return usageErr("--ttl must be positive")
 			}
-			perms := capability.Permissions{AllowedActions: actions}
-			if maxToolCalls >= 0 {
-				perms.MaxToolCalls = &maxToolCalls
+			opts := []capability.Option{capability.WithTTL(ttl)}
+			set := c.Flags().Changed
+			if set("max-tool-calls") {
+				if maxToolCalls < 0 {
+					return usageErr("--max-tool-calls must not be negative")
+				}
+				opts = append(opts, capability.WithMaxToolCalls(maxToolCalls))
 			}
-			var cons *capability.Constraints
-			if review || maxRuntime >= 0 || dataBoundary != "" {
-				cons = &capability.Constraints{RequiresHumanReview: review}
-				if maxRuntime >= 0 {
-					cons.MaxRuntimeSeconds = &maxRuntime
+			if review || set("max-runtime") || dataBoundary != "" {
+				k := capability.Constraints{RequiresHumanReview: review}
+				if set("max-runtime") {
+					if maxRuntime < 0 {
+						return usageErr("--max-runtime must not be negative")
+					}
+					k.MaxRuntimeSeconds = &maxRuntime
 				}
 				if dataBoundary != "" {
-					cons.DataBoundary = &dataBoundary
+					k.DataBoundary = &dataBoundary
 				}
+				opts = append(opts, capability.WithConstraints(k))
 			}
-			now := time.Now().UTC()
-			expires := now.Add(ttl)
-			var opts []capability.Option
 			if issuer != "" {
+				if err := packet.CheckAgentID(issuer); err != nil {
+					return usageErr("--agent-id: %v", err)
+				}
 				opts = append(opts, capability.WithIssuerAgent(issuer))
 			}
-			var capa *capability.Capability
-			if parent == "" {
-				capa, err = capability.Issue(signer, to, perms, cons, now, expires, opts...)
-			} else {
-				par, perr := capability.DecodeToken(parent, canonical.Limits{})
-				if perr != nil {
-					return usageErr("--parent: %v", perr)
+			if parent != "" {
+				par, err := capability.DecodeToken(parent, canonical.Limits{})
+				if err != nil {
+					return usageErr("--parent is not a capability token: %v", err)
 				}
-				if pe := par.ExpiresAt.Time(); expires.After(pe) {
-					expires = pe // a child may not outlive its parent
-				}
-				if perms.MaxToolCalls == nil {
-					perms.MaxToolCalls = par.Permissions.MaxToolCalls
-				}
-				if cons == nil && par.Constraints != nil {
-					cc := *par.Constraints
-					cons = &cc
-				}
-				capa, err = capability.Derive(par, signer, to, perms, cons, now, expires, opts...)
+				opts = append(opts, capability.WithParent(par))
 			}
+			signer, err := loadSigner(key)
+			if err != nil {
+				return err
+			}
+			capa, err := capability.Delegate(signer, to, actions, opts...)
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -91,11 +92,11 @@ subset, max_tool_calls no higher (inherited when not given), constraints at leas
 	fl.StringVar(&key, "key", "", "issuing agent's private key file (mode 0600)")
 	fl.StringVar(&to, "to", "", "subject agent id (who receives the authority)")
 	fl.StringSliceVar(&actions, "actions", nil, "delegated actions, comma separated")
-	fl.Int64Var(&maxToolCalls, "max-tool-calls", -1, "maximum tool calls (default: no limit, or the parent's)")
-	fl.DurationVar(&ttl, "ttl", time.Hour, "validity (capped at the parent's expiry)")
+	fl.Int64Var(&maxToolCalls, "max-tool-calls", 0, "maximum tool calls (default: no limit, or the parent's)")
+	fl.DurationVar(&ttl, "ttl", capability.DefaultTTL, "validity (capped at the parent's expiry)")
 	fl.StringVar(&parent, "parent", "", "parent capability token to derive from")
 	fl.StringVar(&issuer, "agent-id", "", "issuer agent id, when the key's agent id differs from the derived one (after rotation)")
-	fl.Int64Var(&maxRuntime, "max-runtime", -1, "constraints.max_runtime_seconds")
+	fl.Int64Var(&maxRuntime, "max-runtime", 0, "constraints.max_runtime_seconds (default: none, or the parent's)")
 	fl.StringVar(&dataBoundary, "data-boundary", "", "constraints.data_boundary")
 	fl.BoolVar(&review, "requires-review", false, "constraints.requires_human_review")
 	return c

@@ -1,23 +1,24 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trusthandoff/trusthandoff-go/approval"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/capability"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 )
 
 type signFlags struct {
-	key, to, intent, risk, contextJSON, rule, taskID, taskType, goal, aiSource, dataBoundary string
-	actions, capabilities, memoryRefs                                                        []string
-	maxToolCalls, maxRuntime, depth                                                          int64
-	ttl                                                                                      time.Duration
-	requiresReview                                                                           bool
+	key, to, agentID, intent, risk, contextJSON, contextFile, rule, taskID, taskType, goal, aiSource, dataBoundary string
+	actions, capabilities, memoryRefs                                                                              []string
+	maxToolCalls, maxRuntime, depth                                                                                int64
+	ttl                                                                                                            time.Duration
+	requiresReview                                                                                                 bool
 }
 
 func signCmd() *cobra.Command {
@@ -29,14 +30,25 @@ func signCmd() *cobra.Command {
 
 The window is the policy TTL of the packet's effective risk (read 900 s, write 120 s; an
 action such as send_email or delete_user makes a packet write-risk) unless --ttl is given,
-and ttl_seconds records it. Capabilities (--capability, root first) travel in the envelope;
-the last one becomes the packet's capability_token. --rule 0.3.3 signs for a 0.3.3 verifier.`,
+and ttl_seconds records it. --rule 0.3.3 signs for a 0.3.3 verifier.
+
+Capabilities (--capability, repeatable) are the chain from its root to the leaf, in that
+order; the leaf must be granted by the sender to AGENT and becomes the packet's
+capability_token. Limits the packet does not set come from the chain (the leaf's actions
+and max_tool_calls, the constraints in force along it); limits set wider than the chain's
+are refused here instead of being rejected by the receiver.
+
+After 'registry rotate', sign with the new key and --agent-id set to the agent's registered
+id (the id stays, the key changes). --to, --agent-id, --capability and --context are checked
+before anything is signed; a problem is a usage error (exit 2). --context-file reads a large
+context from a file ('-' for stdin).`,
 		Example: `  trusthandoff sign --key alice.key --to agent:iaecbyn/Y6DtD2i1 --intent "Summarize tickets" --actions read_tickets,search_kb
   trusthandoff sign --key bob.key --to agent:FHF30eHC1r1UnSm+ --intent "Send the reply" --actions send_email \
-      --capability "$ROOT" --capability "$LEAF" --requires-review --context '{"ticket": 4821}'`,
+      --capability "$ROOT" --capability "$LEAF" --requires-review --context '{"ticket": 4821}'
+  trusthandoff sign --key alice2.key --agent-id agent:iaecbyn/Y6DtD2i1 --to "$BOB" --intent "Triage" --context-file ctx.json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			env, err := buildEnvelope(&f, time.Now(), c.ErrOrStderr())
+			env, err := buildEnvelope(c, &f, time.Now())
 			if err != nil {
 				return err
 			}
@@ -45,16 +57,18 @@ the last one becomes the packet's capability_token. --rule 0.3.3 signs for a 0.3
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.key, "key", "", "sender's private key file (PKCS#8 PEM, mode 0600)")
-	fl.StringVar(&f.to, "to", "", "receiving agent id")
+	fl.StringVar(&f.to, "to", "", "receiving agent id (agent:…)")
+	fl.StringVar(&f.agentID, "agent-id", "", "sender's registered agent id, when it is not the key's own (after a key rotation)")
 	fl.StringVar(&f.intent, "intent", "", "what the receiver is asked to do")
-	fl.StringSliceVar(&f.actions, "actions", nil, "allowed actions, comma separated")
-	fl.Int64Var(&f.maxToolCalls, "max-tool-calls", -1, "maximum tool calls (default: no limit)")
+	fl.StringSliceVar(&f.actions, "actions", nil, "allowed actions, comma separated (default: none, or the leaf capability's)")
+	fl.Int64Var(&f.maxToolCalls, "max-tool-calls", 0, "maximum tool calls (default: no limit, or the leaf capability's)")
 	fl.StringVar(&f.risk, "risk", "", "risk level: read or write (default: derived from the actions)")
 	fl.DurationVar(&f.ttl, "ttl", 0, "validity window (default: the policy TTL of the effective risk)")
 	fl.StringVar(&f.contextJSON, "context", "", "context, a JSON object")
-	fl.StringArrayVar(&f.capabilities, "capability", nil, "capability token, repeatable, root first; the last is the packet's capability_token")
+	fl.StringVar(&f.contextFile, "context-file", "", "read the context (a JSON object) from this file ('-' for stdin)")
+	fl.StringArrayVar(&f.capabilities, "capability", nil, "capability token, repeatable: the chain root first, the leaf last")
 	fl.BoolVar(&f.requiresReview, "requires-review", false, "require a signed human approval before execution")
-	fl.Int64Var(&f.maxRuntime, "max-runtime", -1, "constraints.max_runtime_seconds")
+	fl.Int64Var(&f.maxRuntime, "max-runtime", 0, "constraints.max_runtime_seconds (default: no limit, or the chain's)")
 	fl.StringVar(&f.dataBoundary, "data-boundary", "", "constraints.data_boundary")
 	fl.StringVar(&f.rule, "rule", string(packet.Rule04), "signing rule: 0.4 or 0.3.3")
 	fl.StringVar(&f.taskID, "task-id", "", "task id (default: random)")
@@ -62,141 +76,169 @@ the last one becomes the packet's capability_token. --rule 0.3.3 signs for a 0.3
 	fl.StringVar(&f.goal, "goal", "", "goal")
 	fl.StringSliceVar(&f.memoryRefs, "memory-refs", nil, "memory references, comma separated")
 	fl.StringVar(&f.aiSource, "ai-source", "", "mark the payload AI-generated by this source (ai_provenance.source)")
-	fl.Int64Var(&f.depth, "delegation-depth", -1, "provenance.delegation_depth (signed)")
+	fl.Int64Var(&f.depth, "delegation-depth", 0, "provenance.delegation_depth (signed; default: no provenance)")
+	c.MarkFlagsMutuallyExclusive("context", "context-file")
 	return c
 }
 
-func buildEnvelope(f *signFlags, now time.Time, warn io.Writer) (*packet.Envelope, error) {
+// buildEnvelope checks the flags, then signs with packet.Build.
+func buildEnvelope(c *cobra.Command, f *signFlags, now time.Time) (*packet.Envelope, error) {
+	if f.to == "" || f.intent == "" {
+		return nil, usageErr("--to and --intent are required")
+	}
+	if err := packet.CheckAgentID(f.to); err != nil {
+		return nil, usageErr("--to: %v", err)
+	}
+	opts := []packet.BuildOption{packet.WithIssuedAt(now), packet.WithRule(packet.Rule(f.rule))}
+	if f.agentID != "" {
+		if err := packet.CheckAgentID(f.agentID); err != nil {
+			return nil, usageErr("--agent-id: %v", err)
+		}
+		opts = append(opts, packet.WithAgentID(f.agentID))
+	}
+	ctxOpt, err := contextOption(c, f)
+	if err != nil {
+		return nil, err
+	}
+	if ctxOpt != nil {
+		opts = append(opts, ctxOpt)
+	}
+	if len(f.capabilities) > 0 {
+		chain := make([]packet.Linker, len(f.capabilities))
+		for i, tok := range f.capabilities {
+			capa, err := capability.DecodeToken(tok, canonical.Limits{})
+			if err != nil {
+				return nil, usageErr("--capability #%d is not a capability token: %v", i+1, err)
+			}
+			chain[i] = capa
+		}
+		opts = append(opts, packet.WithCapabilities(chain...))
+	}
 	signer, err := loadSigner(f.key)
 	if err != nil {
 		return nil, err
 	}
-	if f.to == "" || f.intent == "" {
-		return nil, usageErr("--to and --intent are required")
-	}
-	rule := packet.Rule(f.rule)
-	if rule != packet.Rule04 && rule != packet.Rule033 {
+	if f.rule != string(packet.Rule04) && f.rule != string(packet.Rule033) {
 		return nil, usageErr("--rule must be 0.4 or 0.3.3")
 	}
-	p := &packet.Packet{
-		PacketID:    packet.NewID(),
-		TaskID:      f.taskID,
-		ToAgent:     f.to,
-		Nonce:       packet.NewID(),
-		Intent:      f.intent,
-		MemoryRefs:  f.memoryRefs,
-		Permissions: packet.Permissions{AllowedActions: f.actions},
+	if f.actions != nil {
+		opts = append(opts, packet.WithActions(f.actions...))
 	}
-	if p.TaskID == "" {
-		p.TaskID = packet.NewID()
+	set := c.Flags().Changed
+	if set("max-tool-calls") {
+		opts = append(opts, packet.WithMaxToolCalls(f.maxToolCalls))
 	}
-	if p.Permissions.AllowedActions == nil {
-		p.Permissions.AllowedActions = []string{}
-	}
-	if f.maxToolCalls >= 0 {
-		p.Permissions.MaxToolCalls = &f.maxToolCalls
-	}
-	if f.taskType != "" {
-		p.TaskType = &f.taskType
-	}
-	if f.goal != "" {
-		p.Goal = &f.goal
-	}
-	if f.contextJSON != "" {
-		v, err := canonical.Parse([]byte(f.contextJSON), canonical.Limits{})
-		if err != nil || v.Kind != canonical.Object {
-			return nil, usageErr("--context must be a JSON object: %v", err)
+	if f.risk != "" {
+		if f.risk != packet.RiskRead && f.risk != packet.RiskWrite {
+			return nil, usageErr("--risk must be read or write")
 		}
-		p.Context = v
+		opts = append(opts, packet.WithRisk(f.risk))
 	}
-	if f.requiresReview || f.maxRuntime >= 0 || f.dataBoundary != "" {
-		p.Constraints = &packet.Constraints{RequiresHumanReview: f.requiresReview}
-		if f.maxRuntime >= 0 {
-			p.Constraints.MaxRuntimeSeconds = &f.maxRuntime
+	if f.ttl != 0 {
+		opts = append(opts, packet.WithTTL(f.ttl))
+	}
+	if f.requiresReview || set("max-runtime") || f.dataBoundary != "" {
+		k := packet.Constraints{RequiresHumanReview: f.requiresReview}
+		if set("max-runtime") {
+			k.MaxRuntimeSeconds = &f.maxRuntime
 		}
 		if f.dataBoundary != "" {
-			p.Constraints.DataBoundary = &f.dataBoundary
+			k.DataBoundary = &f.dataBoundary
 		}
+		opts = append(opts, packet.WithConstraints(k))
 	}
-	if f.depth >= 0 {
-		p.Provenance = &packet.Provenance{DelegationDepth: f.depth}
+	if set("delegation-depth") {
+		opts = append(opts, packet.WithProvenance(packet.Provenance{DelegationDepth: f.depth}))
 	}
 	if f.aiSource != "" {
-		p.AIProvenance = &canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{
+		opts = append(opts, packet.WithAIProvenance(canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{
 			{Key: "source", Value: canonical.Value{Kind: canonical.String, Str: f.aiSource}},
-		}}
+		}}))
 	}
-	var pol packet.TimePolicy
-	risk := f.risk
-	if risk == "" {
-		risk = packet.RiskRead
-		if lvl, ok, _ := pol.EffectiveRisk(p); ok {
-			risk = lvl.Name
-		}
+	if f.taskID != "" {
+		opts = append(opts, packet.WithTaskID(f.taskID))
 	}
-	if risk != packet.RiskRead && risk != packet.RiskWrite {
-		return nil, usageErr("--risk must be read or write")
+	if f.taskType != "" {
+		opts = append(opts, packet.WithTaskType(f.taskType))
 	}
-	p.RiskLevel = &risk
-	policyTTL, err := pol.TTLFor(risk, p.Permissions.AllowedActions)
+	if f.goal != "" {
+		opts = append(opts, packet.WithGoal(f.goal))
+	}
+	if f.memoryRefs != nil {
+		opts = append(opts, packet.WithMemoryRefs(f.memoryRefs...))
+	}
+	env, err := packet.Build(signer, f.to, f.intent, opts...)
 	if err != nil {
-		return nil, usageErr("%v", err)
+		return nil, signError(err, f)
 	}
-	ttl := f.ttl
-	if ttl == 0 {
-		ttl = policyTTL
-	} else if ttl > policyTTL && warn != nil {
-		fmt.Fprintf(warn, "trusthandoff: warning: --ttl %v exceeds the %s policy TTL of %v; verify --strict will reject it\n", ttl, risk, policyTTL)
-	}
-	if ttl < time.Second || ttl%time.Second != 0 {
-		return nil, usageErr("--ttl must be a whole number of seconds, at least 1s")
-	}
-	secs := int64(ttl / time.Second)
-	p.TTLSeconds = &secs
-	issued := now.UTC().Truncate(time.Microsecond)
-	p.IssuedAt = canonical.TimestampOf(issued)
-	p.ExpiresAt = canonical.TimestampOf(issued.Add(ttl))
-	if n := len(f.capabilities); n > 0 {
-		leaf := f.capabilities[n-1]
-		p.CapabilityToken = &leaf
-	}
-	if err := p.Sign(signer, rule); err != nil {
-		return nil, usageErr("%v", err)
-	}
-	perms := canonical.Value{Kind: canonical.Object, Obj: []canonical.Member{
-		{Key: "allowed_actions", Value: stringsValue(p.Permissions.AllowedActions)},
-		{Key: "max_tool_calls", Value: optIntValue(p.Permissions.MaxToolCalls)},
-	}}
-	env := &packet.Envelope{
-		Packet: p,
-		Chain: &packet.Chain{
-			PacketIDs: []string{p.PacketID},
-			Agents:    []string{p.FromAgent},
-			Hops: []canonical.Value{{Kind: canonical.Object, Obj: []canonical.Member{
-				{Key: "agent_id", Value: canonical.Value{Kind: canonical.String, Str: p.FromAgent}},
-				{Key: "delegated_permissions", Value: perms},
-			}}},
-		},
-	}
-	if len(f.capabilities) > 1 {
-		env.Capabilities = f.capabilities
+	p := env.Packet
+	var pol packet.TimePolicy
+	if limit, err := pol.TTLFor(*p.RiskLevel, p.Permissions.AllowedActions); err == nil && time.Duration(*p.TTLSeconds)*time.Second > limit {
+		fmt.Fprintf(c.ErrOrStderr(), "trusthandoff: warning: --ttl %v exceeds the %s policy TTL of %v; verify --strict will reject it\n", f.ttl, *p.RiskLevel, limit)
 	}
 	return env, nil
 }
 
-func stringsValue(ss []string) canonical.Value {
-	v := canonical.Value{Kind: canonical.Array, Arr: make([]canonical.Value, len(ss))}
-	for i, s := range ss {
-		v.Arr[i] = canonical.Value{Kind: canonical.String, Str: s}
+// contextOption reads --context or --context-file: a JSON object, no larger than an
+// envelope may be.
+func contextOption(c *cobra.Command, f *signFlags) (packet.BuildOption, error) {
+	flag, data := "--context", []byte(f.contextJSON)
+	switch {
+	case f.contextFile != "":
+		flag = "--context-file " + f.contextFile
+		var err error
+		if data, err = readInput(c, []string{f.contextFile}, canonical.DefaultMaxBytes); err != nil {
+			return nil, err
+		}
+	case f.contextJSON == "":
+		return nil, nil
 	}
-	return v
+	if len(data) > canonical.DefaultMaxBytes {
+		return nil, usageErr("%s: the context is over the %d-byte limit of an envelope", flag, canonical.DefaultMaxBytes)
+	}
+	v, err := canonical.Parse(data, canonical.Limits{})
+	if err != nil {
+		return nil, usageErr("%s is not valid JSON: %v", flag, err)
+	}
+	if v.Kind != canonical.Object {
+		return nil, usageErr("%s must be a JSON object, not %s", flag, kindName(v.Kind))
+	}
+	return packet.WithContext(v), nil
 }
 
-func optIntValue(n *int64) canonical.Value {
-	if n == nil {
-		return canonical.Value{}
+func kindName(k canonical.Kind) string {
+	switch k {
+	case canonical.Array, canonical.Object, canonical.Int:
+		return "an " + k.String()
 	}
-	return canonical.Value{Kind: canonical.Int, Str: fmt.Sprint(*n)}
+	return "a " + k.String()
+}
+
+// signFlagOf names the sign flag behind each field packet.Build can refuse.
+var signFlagOf = map[string]string{
+	"to_agent": "--to", "from_agent": "--agent-id", "intent": "--intent", "context": "--context",
+	"permissions.allowed_actions": "--actions", "permissions.max_tool_calls": "--max-tool-calls",
+	"constraints": "--max-runtime/--data-boundary/--requires-review", "risk_level": "--risk",
+	"ttl_seconds": "--ttl", "issued_at": "the clock", "capabilities": "--capability",
+	"ai_provenance": "--ai-source", "provenance": "--delegation-depth", "task_id": "--task-id",
+	"task_type": "--task-type", "goal": "--goal", "memory_refs": "--memory-refs",
+	"signature_algo": "--rule", "envelope": "the envelope",
+}
+
+// signError turns a refusal of packet.Build into a usage error naming the flag.
+func signError(err error, f *signFlags) error {
+	var be *packet.BuildError
+	if !errors.As(err, &be) {
+		return usageErr("%v", err)
+	}
+	flag, ok := signFlagOf[be.Field]
+	if !ok {
+		flag = be.Field
+	}
+	if be.Field == "context" && f.contextFile != "" {
+		flag = "--context-file"
+	}
+	return usageErr("%s: %s", flag, be.Msg)
 }
 
 func approveCmd() *cobra.Command {
