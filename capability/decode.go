@@ -312,6 +312,9 @@ var spkiPrefix = [...]byte{0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
 // verdict and error message.
 func parsePublicKey(pemText string) (ed25519.PublicKey, error) {
 	if pub, ok := parsePublicKeyFast(pemText); ok {
+		if err := identity.CheckPublicKey(pub); err != nil { // small order, non-canonical
+			return nil, reason.Wrap(reason.MalformedEnvelope, "public_key", err)
+		}
 		return pub, nil
 	}
 	pub, err := identity.ParsePublicKeyPEM(pemText)

@@ -309,8 +309,8 @@ func build(signer identity.Signer, subject string, perms Permissions, constraint
 		return nil, invalid("no signer")
 	}
 	pub := signer.Public()
-	if len(pub) != ed25519.PublicKeySize {
-		return nil, invalid("signer's public key is not a 32-byte Ed25519 key")
+	if err := identity.CheckPublicKey(pub); err != nil { // its size, small order, encoding
+		return nil, reason.Wrap(reason.CapabilityInvalid, "capability: the signer's public key", err)
 	}
 	id, issuer := cfg.id, cfg.issuer
 	if id == "" {

@@ -60,8 +60,16 @@ func PublicKeyPEM(pub ed25519.PublicKey) string {
 
 // ParsePublicKeyPEM parses an Ed25519 SPKI PEM. The text must be in the canonical form
 // PublicKeyPEM produces: the agent id is a hash of this text, so two spellings of one
-// key would be two identities.
+// key would be two identities. The key must pass CheckPublicKey: small-order,
+// non-canonical and off-curve keys are refused. Every error wraps ErrBadKey.
 func ParsePublicKeyPEM(text string) (ed25519.PublicKey, error) {
+	if pub, ok := parseCanonicalPEM(text); ok {
+		if err := CheckPublicKey(pub); err != nil {
+			return nil, err
+		}
+		return pub, nil
+	}
+	// Not the canonical layout: parse it in full for a precise error message.
 	block, rest := pem.Decode([]byte(text))
 	if block == nil {
 		return nil, fmt.Errorf("%w: public key is not PEM", ErrBadKey)
@@ -80,7 +88,30 @@ func ParsePublicKeyPEM(text string) (ed25519.PublicKey, error) {
 	if PublicKeyPEM(pub) != text {
 		return nil, fmt.Errorf("%w: public key PEM is not in canonical form", ErrBadKey)
 	}
+	if err := CheckPublicKey(pub); err != nil {
+		return nil, err
+	}
 	return pub, nil
+}
+
+// parseCanonicalPEM decodes text when it is exactly what PublicKeyPEM writes for some key,
+// without the x509 parser; anything else is left to the full parse.
+func parseCanonicalPEM(text string) (ed25519.PublicKey, bool) {
+	if len(text) != pemLen || text[:len(pemHeader)] != pemHeader || text[pemLen-len(pemFooter):] != pemFooter {
+		return nil, false
+	}
+	body := text[len(pemHeader) : pemLen-len(pemFooter)]
+	var der [45]byte
+	n, err := base64.StdEncoding.Strict().Decode(der[:], []byte(body))
+	if err != nil || n != len(spkiPrefix)+ed25519.PublicKeySize || [12]byte(der[:12]) != spkiPrefix {
+		return nil, false
+	}
+	var enc [60]byte
+	base64.StdEncoding.Encode(enc[:], der[:n])
+	if string(enc[:]) != body {
+		return nil, false
+	}
+	return ed25519.PublicKey(bytes.Clone(der[12:n])), true
 }
 
 // AgentID derives the reference's agent id from SPKI PEM text:
@@ -155,29 +186,22 @@ func ParsePrivateKeyPEM(data []byte) (ed25519.PrivateKey, error) {
 var ErrUnsafePermissions = errors.New("private key file is accessible by group or others (want mode 0600)")
 
 // LoadPrivateKeyFile reads a PKCS#8 PEM key file, refusing files whose mode grants any
-// access to group or others.
+// access to group or others, and anything but a regular file (see ReadKeyFile: a FIFO or a
+// device is refused without blocking).
 func LoadPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
-	f, err := os.Open(path)
+	f, st, err := openKeyFile(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s: %w (it is %04o; run chmod 600 %s)", path, ErrUnsafePermissions, st.Mode().Perm(), path)
 	}
-	data := make([]byte, 0, 256)
-	buf := bytes.NewBuffer(data)
-	if _, err := buf.ReadFrom(f); err != nil {
+	data, err := readKeyFile(f, path)
+	if err != nil {
 		return nil, err
 	}
-	key, err := ParsePrivateKeyPEM(buf.Bytes())
+	key, err := ParsePrivateKeyPEM(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

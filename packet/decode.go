@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 )
 
@@ -219,7 +220,13 @@ func FromValue(v *canonical.Value) (*Packet, error) {
 			p.Signature, err = val.AsString(m.Key)
 			seen |= hasSignature
 		case "public_key":
-			p.PublicKey, err = val.AsString(m.Key)
+			// Parsed here, not only where it is bound, so that a small-order, non-canonical
+			// or otherwise invalid key is malformed_envelope whatever the registry says.
+			if p.PublicKey, err = val.AsString(m.Key); err == nil {
+				if _, kerr := identity.ParsePublicKeyPEM(p.PublicKey); kerr != nil {
+					err = reason.Wrap(reason.MalformedEnvelope, "public_key", kerr)
+				}
+			}
 			seen |= hasPublicKey
 		case "risk_level":
 			p.RiskLevel, err = val.AsOptString(m.Key)

@@ -8,7 +8,8 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/identity"
 )
 
-// FuzzParse: no registry file panics the parser; an accepted one re-marshals to a file that
+// FuzzParse: no registry file panics the parser; an accepted one holds only keys
+// identity.ParsePublicKeyPEM accepts, each under one agent, and re-marshals to a file that
 // parses to the same content.
 func FuzzParse(f *testing.F) {
 	k, _ := identity.Generate()
@@ -19,10 +20,34 @@ func FuzzParse(f *testing.F) {
 	seed, _ := r.Marshal()
 	f.Add(seed)
 	f.Add([]byte(`{"version":1,"agents":{}}`))
+	pem := q(identity.PublicKeyPEM(identity.NewKeySigner(k).Public()))
+	for _, s := range []string{
+		`{"version":1,"agents":{"a":{"keys":[{"public_key":` + pem + `}]},"b":{"keys":[{"public_key":` + pem + `}]}}}`,
+		`{"version":1,"agents":{"a":{"keys":[{"public_key":` + pem + `}]},"a":{"keys":[{"public_key":` + pem + `}]}}}`,
+		`{"version":1,"agents":{"a":{"keys":[{"public_key":` + pem + `},{"public_key":` + pem + `}]}}}`,
+		`{"version":1,"agents":{"a":{"keys":[{"public_key":` + q(identityPEM()) + `}]}}}`,
+		`{"version":1,"agents":{"a":{"keys":[{"public_key":` + pem + `,"not_before":null}],"roles":["approver"],"revoked_at":"2026-04-01T00:00:00+02:00"}}}`,
+		`{"version":1,"agents":{}} {}`,
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := Parse(data)
 		if err != nil {
 			return
+		}
+		owner := map[string]string{}
+		for _, id := range r.IDs() {
+			a, _ := r.Agent(id)
+			for _, k := range a.Keys {
+				if _, err := identity.ParsePublicKeyPEM(k.PublicKey); err != nil {
+					t.Fatalf("accepted a key ParsePublicKeyPEM refuses: %v", err)
+				}
+				if o, dup := owner[k.PublicKey]; dup {
+					t.Fatalf("accepted one key under %q and %q", o, id)
+				}
+				owner[k.PublicKey] = id
+			}
 		}
 		out, err := r.Marshal()
 		if err != nil {

@@ -59,13 +59,21 @@ func New() *Registry { return &Registry{agents: map[string]*Agent{}} }
 
 // Add registers pub for agentID (derived from the key when empty) with roles, valid from
 // notBefore (nil: the start of time). Adding a key an agent already has only merges roles.
+// It refuses keys identity.CheckPublicKey refuses (small order, non-canonical, off the
+// curve) and a key already registered for another agent: a key names one agent.
 func (r *Registry) Add(agentID string, pub ed25519.PublicKey, roles []string, notBefore *time.Time) (string, error) {
+	if err := identity.CheckPublicKey(pub); err != nil {
+		return "", fmt.Errorf("registry: %w", err)
+	}
 	pemText := identity.PublicKeyPEM(pub)
 	if agentID == "" {
 		agentID = identity.AgentID(pemText)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if owner := r.ownerOf(pemText); owner != "" && owner != agentID {
+		return "", fmt.Errorf("registry: this key is already registered for agent %s; a key belongs to one agent", owner)
+	}
 	a := r.agents[agentID]
 	if a == nil {
 		a = &Agent{}
@@ -87,10 +95,14 @@ func (r *Registry) Add(agentID string, pub ed25519.PublicKey, roles []string, no
 }
 
 // Rotate makes newPub the agent's current key from at, and keeps every key that is valid
-// at that instant usable until at+overlap (the overlap window).
+// at that instant usable until at+overlap (the overlap window). Like Add, it refuses keys
+// identity.CheckPublicKey refuses and keys registered for any agent already.
 func (r *Registry) Rotate(agentID string, newPub ed25519.PublicKey, at time.Time, overlap time.Duration) error {
 	if overlap < 0 || overlap > MaxOverlap {
 		return fmt.Errorf("overlap %v is outside 0..%v", overlap, MaxOverlap)
+	}
+	if err := identity.CheckPublicKey(newPub); err != nil {
+		return fmt.Errorf("registry: %w", err)
 	}
 	pemText := identity.PublicKeyPEM(newPub)
 	r.mu.Lock()
@@ -99,10 +111,11 @@ func (r *Registry) Rotate(agentID string, newPub ed25519.PublicKey, at time.Time
 	if a == nil {
 		return fmt.Errorf("agent %s is not registered", agentID)
 	}
-	for _, k := range a.Keys {
-		if k.PublicKey == pemText {
-			return fmt.Errorf("agent %s already has this key", agentID)
-		}
+	switch owner := r.ownerOf(pemText); {
+	case owner == agentID:
+		return fmt.Errorf("agent %s already has this key", agentID)
+	case owner != "":
+		return fmt.Errorf("registry: this key is already registered for agent %s; a key belongs to one agent", owner)
 	}
 	end := at.Add(overlap).UTC()
 	rotated := at.UTC()

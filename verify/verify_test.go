@@ -45,6 +45,8 @@ type fixture struct {
 	reg                                     *registry.Registry
 	replay                                  *replay.Memory
 	revoked                                 *revocation.Memory
+	aliases                                 map[string]string // alias id → agent id (aliasRegistry)
+	spare                                   agent
 }
 
 func newFixture(t testing.TB) *fixture {

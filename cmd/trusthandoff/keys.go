@@ -52,7 +52,8 @@ Prints {"agent_id", "public_key_pem"}.`,
 	return c
 }
 
-// loadSigner reads a private key file (mode 0600 enforced).
+// loadSigner reads a private key file: a regular file (never a FIFO or device, refused
+// without blocking) with mode 0600.
 func loadSigner(path string) (*identity.KeySigner, error) {
 	if path == "" {
 		return nil, usageErr("--key is required")
@@ -64,8 +65,10 @@ func loadSigner(path string) (*identity.KeySigner, error) {
 	return identity.NewKeySigner(key), nil
 }
 
+// readPublicKey reads an SPKI PEM public key file: a regular file (never a FIFO or device,
+// refused without blocking) holding one canonical Ed25519 key that is not of small order.
 func readPublicKey(path string) (ed25519.PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := identity.ReadKeyFile(path)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
@@ -85,8 +88,13 @@ validity windows for rotation), roles (approver) and revocation. Updates are ato
 	}
 	var reg, pubFile, agentID, role, notBefore string
 	add := &cobra.Command{
-		Use:     "add --registry REG --public-key PEM_FILE [--agent-id ID] [--role approver]",
-		Short:   "Register a public key (the file is created when missing)",
+		Use:   "add --registry REG --public-key PEM_FILE [--agent-id ID] [--role approver]",
+		Short: "Register a public key (the file is created when missing)",
+		Long: `Register a public key (the registry file is created when missing). The key file must be a
+regular file holding one Ed25519 SPKI PEM in canonical form. Keys of small order (the
+identity point and the other torsion points, under which anyone can forge signatures),
+non-canonical encodings, and a key already registered for another agent are refused with
+exit 2.`,
 		Example: "  trusthandoff registry add --registry reg.json --public-key alice.key.pub\n  trusthandoff registry add --registry reg.json --public-key olga.key.pub --role approver",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -133,8 +141,11 @@ validity windows for rotation), roles (approver) and revocation. Updates are ato
 	var overlap time.Duration
 	var at string
 	rotate := &cobra.Command{
-		Use:     "rotate --registry REG --agent-id ID --public-key NEW_PEM [--overlap 30s]",
-		Short:   "Rotate an agent's key; the old key stays valid for the overlap window",
+		Use:   "rotate --registry REG --agent-id ID --public-key NEW_PEM [--overlap 30s]",
+		Short: "Rotate an agent's key; the old key stays valid for the overlap window",
+		Long: `Rotate an agent's key: NEW_PEM is valid from --at, and the keys valid then stay valid until
+--at + --overlap (flagged token_overlap_used). The new key is checked as registry add checks
+it: small-order, non-canonical and already registered keys are refused with exit 2.`,
 		Example: "  trusthandoff registry rotate --registry reg.json --agent-id agent:abc --public-key alice2.key.pub --overlap 30s",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
