@@ -186,7 +186,8 @@ func ParsePrivateKeyPEM(data []byte) (ed25519.PrivateKey, error) {
 var ErrUnsafePermissions = errors.New("private key file is accessible by group or others (want mode 0600)")
 
 // LoadPrivateKeyFile reads a PKCS#8 PEM key file, refusing files whose mode grants any
-// access to group or others, and anything but a regular file (see ReadKeyFile: a FIFO or a
+// access to group or others (on Unix; Windows has no such mode bits, and its ACLs are not
+// checked: keep key files in a directory only their owner can read), and anything but a regular file (see ReadKeyFile: a FIFO or a
 // device is refused without blocking).
 func LoadPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
 	f, st, err := openKeyFile(path)
@@ -194,7 +195,7 @@ func LoadPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if st.Mode().Perm()&0o077 != 0 {
+	if modeBitsMeaningful && st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s: %w (it is %04o; run chmod 600 %s)", path, ErrUnsafePermissions, st.Mode().Perm(), path)
 	}
 	data, err := readKeyFile(f, path)
