@@ -257,8 +257,8 @@ func WithIssuedAt(t time.Time) BuildOption {
 	}
 }
 
-// WithTimePolicy sets the risk levels and action map the TTL is chosen by (default: the
-// zero TimePolicy, read 900 s and write 120 s). Use the receiver's policy.
+// WithTimePolicy sets the risk levels and action map the TTL is chosen by (default: read
+// 900 s and write 120 s, actions classified by StrictActionRisk). Use the receiver's policy.
 func WithTimePolicy(pol TimePolicy) BuildOption {
 	return func(c *buildConfig) error {
 		if err := pol.Check(); err != nil {
@@ -313,7 +313,11 @@ func WithLimits(lim Limits) BuildOption {
 // Errors for the handoff's inputs are *BuildError values wrapping ErrInvalidHandoff; a
 // failing signer's error is wrapped as it is.
 func Build(signer identity.Signer, to, intent string, opts ...BuildOption) (*Envelope, error) {
-	cfg := buildConfig{rule: Rule04}
+	// By default the TTL follows the fail-safe classification (StrictActionRisk): an action
+	// that is not plainly a read gets the short write window, which verifiers in both
+	// modes accept (ttl_seconds is signed), where the reference's map could give a write
+	// the read window a strict receiver refuses.
+	cfg := buildConfig{rule: Rule04, policy: TimePolicy{Skew: DefaultSkew, Strict: true}}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err

@@ -26,7 +26,7 @@ func TestKeyFileFIFONeverBlocks(t *testing.T) {
 		{"registry", "add", "--registry", w.reg, "--public-key", fifo},
 		{"registry", "rotate", "--registry", w.reg, "--agent-id", w.ids["alice"], "--public-key", fifo},
 		{"sign", "--key", fifo, "--to", w.ids["bob"], "--intent", "x"},
-		{"delegate", "--key", fifo, "--to", w.ids["bob"]},
+		{"delegate", "--key", fifo, "--to", w.ids["bob"], "--actions", "read_tickets"},
 	} {
 		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
