@@ -1,4 +1,4 @@
-// Package approval implements signed human approvals (DESIGN §6): a human's decision,
+// Package approval implements signed human approvals: a human's decision,
 // approve or deny, bound to one packet by the digest of the packet's signed bytes, signed
 // by a key registered with the approver role, and valid for a bounded time.
 //

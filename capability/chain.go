@@ -27,7 +27,7 @@ type verifyConfig struct {
 }
 
 // WithSkew sets the tolerated clock skew for issued_at (default [DefaultSkew]; negative
-// means zero). Bounding it (DESIGN §5 caps the packet skew at 300 s) is the caller's policy.
+// means zero). Bounding it (the pipeline caps the skew at 300 s) is the caller's policy.
 func WithSkew(d time.Duration) VerifyOption {
 	return func(c verifyConfig) verifyConfig { c.skew = max(d, 0); return c }
 }
@@ -286,7 +286,7 @@ func EffectiveConstraints(chain []*Capability) *Constraints {
 
 // AuthorizeConstraints checks that a packet's constraints (nil: none) keep every constraint
 // in force at the leaf of a verified chain ([EffectiveConstraints]) at least as strict, by
-// the rule VerifyChain applies between links. DESIGN §5 does not require it, but without
+// the rule VerifyChain applies between links. The protocol does not require it, but without
 // it a delegate drops the capability's requires_human_review or data_boundary by not
 // repeating them in its packet. The error is a *reason.Error with code
 // action_not_authorized.

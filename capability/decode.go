@@ -12,7 +12,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/reason"
 )
 
-// Limits bound decoding (DESIGN §4). The zero value means the defaults: 1 MiB, depth 64.
+// Limits bound decoding. The zero value means the defaults: 1 MiB, depth 64.
 type Limits = canonical.Limits
 
 func malformed(format string, args ...any) error {

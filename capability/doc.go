@@ -1,6 +1,6 @@
 // Package capability implements the DelegationCapability: portable, signed authority that
 // one agent grants another and that can only narrow as it is delegated further
-// (DESIGN §2, §5 step 5, §7).
+//.
 //
 // A capability travels as a token: base64url without padding of its compact, key-sorted,
 // ASCII-escaped JSON (json.dumps(model_dump(mode="json"), sort_keys=True,
@@ -9,7 +9,7 @@
 // left out and datetimes in Python str() form ("2026-04-01 12:00:00+00:00").
 // [Capability.Token] and [Capability.SigningBytes] reproduce both byte for byte.
 //
-// Decoding is stricter than the reference (DESIGN §4): [DecodeToken] accepts exactly one
+// Decoding is stricter than the reference: [DecodeToken] accepts exactly one
 // spelling of a capability, the one [Capability.Token] produces, and rejects everything
 // else (padding, unknown fields, wrong JSON types, naive datetimes, non-canonical or
 // non-Ed25519 keys, signatures that are not 64 bytes) with reason malformed_envelope.

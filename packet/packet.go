@@ -2,7 +2,7 @@
 // strict decoding, the two reference signing rules (0.4 and 0.3.3), signing, signature
 // verification and the pure validation functions (time window, TTL policy, AI provenance).
 //
-// Canonical bytes are byte-exact with the Python reference (DESIGN §3): rule 0.4 is
+// Canonical bytes are byte-exact with the Python reference: rule 0.4 is
 // json.dumps(model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True);
 // rule 0.3.3 is pydantic's model_dump_json (declaration order, raw UTF-8, pydantic floats).
 package packet

@@ -12,7 +12,7 @@ import (
 )
 
 // TestStrictParsing mutates a valid reference envelope into each hostile spelling the
-// reference accepts and this project rejects (DESIGN §4).
+// reference accepts and this project rejects.
 func TestStrictParsing(t *testing.T) {
 	base := loadPacketVectors(t, "packets_v0.4.0")["valid_02_typical_read.json"].WireEnvelopeJSON
 	if _, err := ParseEnvelope([]byte(base), Limits{}); err != nil {

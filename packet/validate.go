@@ -9,7 +9,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/reason"
 )
 
-// Limits on the time policy knobs (DESIGN §5, §8).
+// Limits on the time policy knobs.
 const (
 	DefaultSkew = 30 * time.Second
 	MaxSkew     = 300 * time.Second

@@ -1,6 +1,6 @@
 // Package pending holds handoffs that wait for human approval.
 //
-// When a packet needs approval (DESIGN.md §6) the sidecar stores its envelope
+// When a packet needs approval, a service that holds it for reviewers stores its envelope
 // here under an id (the packet digest, so that one id names one envelope),
 // lists what is waiting for reviewers, and releases and deletes the item when
 // enough signed approvals arrive. Items expire with the packet: an expired

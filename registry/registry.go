@@ -20,7 +20,7 @@ import (
 // Roles an agent can hold.
 const RoleApprover = "approver"
 
-// Overlap window limits for key rotation (DESIGN §8).
+// Overlap window limits for key rotation.
 const (
 	DefaultOverlap = 30 * time.Second
 	MaxOverlap     = 300 * time.Second

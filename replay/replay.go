@@ -1,7 +1,7 @@
 // Package replay records replay keys (a hash of the sender's key fingerprint
 // and the packet nonce) so that each accepted packet is accepted once.
 //
-// The verification pipeline (DESIGN.md §5, step 8) calls [Store.Record] only
+// The verification pipeline calls [Store.Record] only
 // for packets that passed every other check, with the packet's expiry plus the
 // clock skew allowance, and rejects with replay_detected when the key is not
 // fresh. Any store failure is reported as an error wrapping [ErrUnavailable]

@@ -1,11 +1,12 @@
 // Package revocation stores revocations of capabilities (by capability_id)
-// and agents (by agent id), and streams new revocations to watchers.
+// and agents (by agent id), remembered denies of packets, and streams new revocations
+// to watchers.
 //
 // The store only records ids and times. Cascading (a revoked capability
-// revokes every capability derived from it, DESIGN.md §7) is computed by the
+// revokes every capability derived from it) is computed by the
 // verifier, which asks about every link of a chain; agent revocation
 // likewise invalidates what the agent issued because the verifier asks about
-// every issuer. Runtime revalidation (DESIGN.md §8) cancels running work from
+// every issuer. Runtime revalidation cancels running work from
 // a Watch stream instead of polling.
 //
 // Errors that mean "cannot answer" wrap [ErrUnavailable]; callers fail closed.

@@ -1,6 +1,6 @@
 // Package storetest is the behaviour suite that every replay, revocation and
 // pending store passes: the memory stores, store/pebble and store/redis run
-// the same cases (DESIGN.md §11).
+// the same cases.
 //
 // Time: a backend whose clock can be injected hands the suite a *Clock and
 // the suite moves time by hand, checking expiry to the nanosecond. A backend

@@ -417,7 +417,7 @@ func (v *Verifier) VerifyRequest(ctx context.Context, data []byte, r Request) *D
 	return d
 }
 
-// verify is the pipeline, top to bottom (DESIGN §5).
+// verify is the pipeline, top to bottom.
 func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, r *Request, d *Decision) error {
 	// 1. size limit, strict parse, structure
 	env := r.Envelope
@@ -614,11 +614,7 @@ func (v *Verifier) checkCapabilities(ctx context.Context, env *packet.Envelope, 
 		return nil, err
 	}
 	// The packet may not drop a constraint its capability imposes (human review, boundary).
-	var pc *capability.Constraints
-	if p.Constraints != nil {
-		pc = (*capability.Constraints)(p.Constraints)
-	}
-	if err := capability.AuthorizeConstraints(chain, pc); err != nil {
+	if err := capability.AuthorizeConstraints(chain, p.Constraints); err != nil {
 		return nil, err
 	}
 	// Revoking a link revokes everything below it; revoking an agent revokes what it issued.

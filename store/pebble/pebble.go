@@ -1,5 +1,5 @@
 // Package pebble is the embedded durable state backend: one directory, one
-// process, no acknowledged nonce lost on kill -9 (DESIGN.md §11). A single
+// process, no acknowledged nonce lost on kill -9. A single
 // [Store] implements replay.Store, revocation.Store and pending.Store on a
 // Pebble (LSM) database; see README.md for the key layout.
 //
