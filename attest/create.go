@@ -113,7 +113,7 @@ func Create(signer identity.Signer, packetID string, status Status, result canon
 	if err != nil {
 		return nil, fmt.Errorf("attest: signing: %w", err)
 	}
-	// A remote signer (sidecar, KMS) is checked rather than trusted: an attestation that
+	// A remote signer (another process, a KMS) is checked rather than trusted: an attestation that
 	// does not verify would only surface later, as an apparent forgery.
 	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, sig) {
 		return nil, fmt.Errorf("%w: the signer returned a signature that does not verify under its public key", ErrSignature)

@@ -21,7 +21,7 @@ import (
 var ErrBadKey = errors.New("invalid key")
 
 // Signer signs messages with an Ed25519 key that may live outside the process
-// (the sidecar, a KMS). Sign must return a 64-byte Ed25519 signature of msg.
+// (a signing service, a KMS). Sign must return a 64-byte Ed25519 signature of msg.
 type Signer interface {
 	Public() ed25519.PublicKey
 	Sign(msg []byte) ([]byte, error)

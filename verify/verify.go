@@ -374,7 +374,7 @@ type Request struct {
 	// At verifies as of this instant; zero: the verifier's clock.
 	At time.Time
 	// Recipient, when set, is the agent this call verifies for (overriding WithRecipient):
-	// the sidecar verifies as the calling agent.
+	// a service verifying for many agents names the calling one here.
 	Recipient string
 	// DryRun runs every step, reports replay_detected when the nonce was already used,
 	// and consumes and records nothing: forensic re-verification must not spend a packet.

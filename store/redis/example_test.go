@@ -11,7 +11,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/store/redis"
 )
 
-// Open a shared store for one sidecar of many. Not run: it needs a Redis
+// Open a shared store for one verifier of many. Not run: it needs a Redis
 // server; the package tests start their own.
 func ExampleOpen() {
 	store, err := redis.Open(redis.Config{
