@@ -366,7 +366,7 @@ func (r *jsonReader) value(depth int) (*node, error) {
 		n.kind, n.text = kStr, t
 	case json.Number:
 		n.kind, n.text = kFloat, string(t)
-		if jsonInt.MatchString(n.text) {
+		if decimalInt.MatchString(n.text) {
 			n.kind = kInt
 		}
 	case bool:
@@ -377,10 +377,9 @@ func (r *jsonReader) value(depth int) (*node, error) {
 	return n, nil
 }
 
-var (
-	jsonInt    = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
-	decimalInt = jsonInt
-)
+// decimalInt is the one integer spelling the format accepts (JSON's, without fraction or
+// exponent): YAML's 0x1F, 0o17, 1_000 and +1 are refused.
+var decimalInt = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 // The top-level keys, in the order the format lists them.
 var topKeys = []string{"version", "as", "strict", "skew", "grace", "max_depth", "require_capability",
@@ -538,7 +537,7 @@ func decode(root *node) (*Policy, error) {
 		case "grace":
 			p.grace, err = ptr(wantDuration(v, key, 0, MaxGrace))
 		case "max_depth":
-			p.maxDepth, err = ptr(wantInt(v, key, 0, MaxMaxDepth))
+			p.maxDepth, err = ptr(wantInt(v, key, 0, MaxDelegationDepth))
 		case "require_capability":
 			p.requireCap, err = wantBool(v, key)
 		case "ttl":
@@ -594,6 +593,9 @@ func ptr[T any](v T, err error) (*T, error) {
 func (p *Policy) decodeActions(n *node) error {
 	if n.kind != kSeq {
 		return errAt(n, "actions", "want a list of rules, got %s", n.describe())
+	}
+	if len(n.items) > MaxRules {
+		return errAt(n, "actions", "%d rules: at most %d", len(n.items), MaxRules)
 	}
 	p.rules = make([]rule, 0, len(n.items))
 	for i, item := range n.items {

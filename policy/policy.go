@@ -43,11 +43,12 @@ const (
 // Limits of the knobs. Skew and grace are the verifier's own limits; the others keep a
 // policy file from saying something no deployment means.
 const (
-	MaxSkew      = packet.MaxSkew
-	MaxGrace     = packet.MaxGrace
-	MaxTTL       = 24 * time.Hour
-	MaxMaxDepth  = 100
-	MaxThreshold = 100
+	MaxSkew            = packet.MaxSkew
+	MaxGrace           = packet.MaxGrace
+	MaxTTL             = 24 * time.Hour
+	MaxDelegationDepth = 100
+	MaxThreshold       = 100
+	MaxRules           = 1000 // action rules in one catalogue
 )
 
 // What a policy does with an action its catalogue does not list (unknown_actions).

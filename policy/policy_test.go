@@ -446,3 +446,22 @@ func TestExamplesParse(t *testing.T) {
 		t.Error("no JSON example")
 	}
 }
+
+// TestParseHostile: deep nesting and large documents are refused quickly, never a panic.
+func TestParseHostile(t *testing.T) {
+	for name, tc := range map[string]struct{ doc, want string }{
+		"deep YAML flow":   {"version: 1\nactions: " + strings.Repeat("[", 200000), "depth"},
+		"deep YAML blocks": {strings.Repeat("- ", 50000) + "x\n", "depth"},
+		"deep JSON":        {`{"version": 1, "actions": ` + strings.Repeat("[", 200000), "nested too deeply"},
+		"deep JSON closed": {`{"version": 1, "actions": ` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "}", "nested too deeply"},
+		"many keys":        {"version: 1\n" + strings.Repeat("a: 1\n", 50000), `unknown key "a"`},
+		"many rules":       {"version: 1\nactions:\n" + strings.Repeat("- {match: a}\n", 5000), "at most 1000"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

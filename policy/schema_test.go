@@ -3,7 +3,9 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -174,6 +176,16 @@ func TestSchemaAgreesWithParse(t *testing.T) {
 		"ai write string":         `{"version": 1, "approvals": {"ai_generated_write": "true"}}`,
 		"approvals list":          "version: 1\napprovals: [1]\n",
 	}
+	rules := func(n int) string {
+		var b strings.Builder
+		b.WriteString("version: 1\nactions:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - {match: a%d}\n", i)
+		}
+		return b.String()
+	}
+	valid["most rules"] = rules(MaxRules)
+	invalid["too many rules"] = rules(MaxRules + 1)
 	for name, doc := range valid {
 		t.Run("valid/"+name, func(t *testing.T) {
 			if _, err := Parse([]byte(doc)); err != nil {
