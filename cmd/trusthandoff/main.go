@@ -93,7 +93,7 @@ Exit codes: 0 accepted/success, 1 rejected, 2 usage error, 3 store unavailable.`
 	})
 	root.AddCommand(
 		keygenCmd(), registryCmd(), signCmd(), delegateCmd(), approveCmd(), verifyCmd(),
-		revokeCmd(), execCmd(), auditCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(),
+		revokeCmd(), execCmd(), auditCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(), policyCmd(),
 	)
 	return root
 }

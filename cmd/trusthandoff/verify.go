@@ -9,6 +9,7 @@ import (
 
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/packet"
+	"github.com/trusthandoff/trusthandoff-go/policy"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/registry"
 	"github.com/trusthandoff/trusthandoff-go/revocation"
@@ -17,6 +18,7 @@ import (
 
 type verifyFlags struct {
 	registry, at, auditLog, as    string
+	policyFile                    string
 	dryRun                        bool
 	strict, requireCap, insecure  bool
 	aiWrite                       bool
@@ -28,12 +30,18 @@ type verifyFlags struct {
 func verifyCmd() *cobra.Command {
 	var f verifyFlags
 	c := &cobra.Command{
-		Use:   "verify [--registry REG] [--state DIR | --redis URL] [--as AGENT] [--at RFC3339] [--dry-run] [--strict] [FILE|-]",
+		Use:   "verify [--registry REG] [--state DIR | --redis URL] [--policy FILE] [--as AGENT] [--at RFC3339] [--dry-run] [--strict] [FILE|-]",
 		Short: "Verify a handoff envelope through the whole pipeline and print the decision",
 		Long: `Verify a DelegationEnvelope (from FILE, or stdin) through the whole pipeline: strict parsing,
 identity binding against the registry, signature (rule 0.4 or 0.3.3), time window and TTL
 policy, capability chain, delegation depth and loops, human approvals, then replay (the
 nonce is consumed only by a packet that passed everything else).
+
+--policy FILE reads the receiver's policy (YAML or JSON; 'trusthandoff policy check FILE'
+validates one): the agent served, strict mode, skew, grace, TTLs, depth, capabilities, an
+action catalogue (risk, review, deny per action; unknown actions) and the approval rules.
+The flags --as, --strict, --skew, --grace, --max-depth, --approvals, --require-capability
+and --ai-write-approval, when given, override the file.
 
 --as AGENT names the agent this verifier serves: a packet addressed to anyone else is
 rejected wrong_recipient. --dry-run runs every step, reports replay_detected for a used
@@ -47,6 +55,7 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 		Example: `  trusthandoff verify --registry reg.json env.json
   trusthandoff verify --registry reg.json --strict --state /var/lib/trusthandoff - < env.json
   trusthandoff verify --registry reg.json --as agent:bob env.json   # only packets for agent:bob
+  trusthandoff verify --registry reg.json --policy receiver.yaml env.json
   trusthandoff verify --registry reg.json --at 2026-04-01T12:00:30Z old-env.json   # forensics: a dry run`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -90,6 +99,7 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 // register adds the pipeline flags shared by verify and exec.
 func (f *verifyFlags) register(c *cobra.Command) {
 	fl := c.Flags()
+	fl.StringVar(&f.policyFile, "policy", "", "receiver policy file, YAML or JSON (see 'trusthandoff policy'); pipeline flags given on the command line override it")
 	fl.StringVar(&f.as, "as", "", "the agent id this verifier serves: packets addressed to anyone else are rejected (wrong_recipient)")
 	fl.StringVar(&f.registry, "registry", "", "agent registry file (without it, ids are only self-certified: id = hash of the packet's key)")
 	fl.BoolVar(&f.strict, "strict", false, "strict TTL mode: risk_level required, window capped at the policy TTL (recommended)")
@@ -129,6 +139,21 @@ func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *s
 	} else {
 		fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: no --registry: agent ids are self-certified (id = hash of the packet's own key), as in the reference; nobody can approve")
 	}
+	// The policy file, then the flags given on the command line (a bad file is a usage
+	// error, before any state is opened).
+	var pol *policy.Policy
+	if f.policyFile != "" {
+		p, err := policy.Load(f.policyFile)
+		if err != nil {
+			return nil, nil, nil, usageErr("--policy: %v", err)
+		}
+		pol = p
+	}
+	s, err := f.settings(pol, c.Flags().Changed)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	f.apply(s)
 	st, err := openState(c.Context(), &f.state)
 	if err != nil {
 		var ee *exitError
@@ -146,23 +171,11 @@ func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *s
 	}
 	opts := []verify.Option{
 		verify.WithRevocations(st.revocations),
-		verify.WithSkew(f.skew),
-		verify.WithGrace(f.grace),
 		verify.WithLimits(canonical.Limits{MaxBytes: f.maxBytes}),
-		verify.WithMaxDepth(f.maxDepth),
-		verify.WithApprovalThreshold(f.approvals),
 	}
-	if f.strict {
-		opts = append(opts, verify.WithStrict())
-	}
-	if f.as != "" {
-		opts = append(opts, verify.WithRecipient(f.as))
-	}
-	if f.requireCap {
-		opts = append(opts, verify.WithRequireCapability())
-	}
-	if f.aiWrite {
-		opts = append(opts, verify.WithAIWriteApproval())
+	opts = append(opts, s.Options()...)
+	if pol != nil {
+		opts = append(opts, verify.WithActionPolicy(pol))
 	}
 	if f.insecure {
 		fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: --insecure-unsigned-approval honours the sender's own context[\"human_approval\"]")
