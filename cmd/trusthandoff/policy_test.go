@@ -216,12 +216,16 @@ func TestVerifyWithPolicy(t *testing.T) {
 
 	// risk: in strict mode issue_refund is a write (its read window is too long) unless the
 	// policy marks it read; --strict from the flag or from the file.
-	refund := sign(t, w, "alice", "bob", "--actions", "issue_refund") // signed with the 900 s read window
+	// sign gives issue_refund the short write window by default (fail safe); a sender that
+	// labels it read with the 900 s window is what strict mode must catch.
+	safe := sign(t, w, "alice", "bob", "--actions", "issue_refund")
+	wantReason(t, w.verify(t, 0, safe, "--strict", "--dry-run"), "ACCEPT", "ok")
+	refund := sign(t, w, "alice", "bob", "--actions", "issue_refund", "--risk", "read", "--ttl", "900s")
 	wantReason(t, w.verify(t, 1, refund, "--strict", "--dry-run"), "REJECT", "ttl_policy_mismatch")
 	refundRead := pol("strict: true\nactions: [{match: issue_refund, risk: read}]\n")
 	wantReason(t, w.verify(t, 1, refund, "--policy", pol("strict: true\n"), "--dry-run"), "REJECT", "ttl_policy_mismatch")
 	wantReason(t, w.verify(t, 0, refund, "--policy", refundRead), "ACCEPT", "ok")
-	lookalike := sign(t, w, "alice", "bob", "--actions", "ıssue_refund")
+	lookalike := sign(t, w, "alice", "bob", "--actions", "ıssue_refund", "--risk", "read", "--ttl", "900s")
 	wantReason(t, w.verify(t, 1, lookalike, "--policy", refundRead), "REJECT", "ttl_policy_mismatch")
 	// the file's strict mode yields to --strict=false (the reference-compatible mode)
 	refund2 := sign(t, w, "alice", "bob", "--actions", "issue_refund", "--risk", "read", "--ttl", "900s")
