@@ -128,7 +128,7 @@ func TestConfigNeverPrintsPassword(t *testing.T) {
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("open", "redis", cfg)
 	for _, out := range []string{
 		fmt.Sprint(cfg), fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg),
-		fmt.Sprintf("%s", cfg), fmt.Sprintf("%v", &cfg), fmt.Sprintf("%+v", []Config{cfg}), logged.String(),
+		fmt.Sprintf("[%s]", cfg), fmt.Sprintf("%v", &cfg), fmt.Sprintf("%+v", []Config{cfg}), logged.String(),
 	} {
 		if strings.Contains(out, "Zx81hunter") {
 			t.Errorf("password printed: %s", out)
