@@ -1,5 +1,5 @@
 # Thin wrappers over the commands the README shows.
-.PHONY: build test quickstart fuzz bench lint
+.PHONY: build test quickstart fuzz bench lint cross
 
 build:
 	go build -o bin/trusthandoff ./cmd/trusthandoff
@@ -21,3 +21,9 @@ lint:
 	test -z "$$(gofmt -l .)"
 	go vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+# The library and CLI build for macOS (Intel, Apple silicon) and Windows too.
+cross:
+	for t in darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do \
+		echo "-- $$t"; GOOS=$${t%/*} GOARCH=$${t#*/} go build ./... || exit 1; \
+	done

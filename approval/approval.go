@@ -123,7 +123,7 @@ func (a *Approval) value(withSig bool) canonical.Value {
 func (a *Approval) SigningBytes() []byte {
 	v := a.value(false)
 	out := append([]byte(Version), '\n')
-	out, _ = canonical.Append(out, &v, canonical.CompactSorted) // no floats: cannot fail
+	out, _ = canonical.Append(out, &v, canonical.CompactSorted()) // no floats: cannot fail
 	return out
 }
 

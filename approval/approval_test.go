@@ -70,7 +70,7 @@ func TestRoundTripAndStrictDecode(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := a.Value()
-	wire, err := canonical.Marshal(&v, canonical.Wire)
+	wire, err := canonical.Marshal(&v, canonical.Wire())
 	if err != nil {
 		t.Fatal(err)
 	}

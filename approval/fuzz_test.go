@@ -13,7 +13,7 @@ func FuzzFromValue(f *testing.F) {
 	k, _ := identity.Generate()
 	a, _ := New(identity.NewKeySigner(k), [32]byte{1}, Approve, time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC), time.Hour, "n")
 	v := a.Value()
-	seed, _ := canonical.Marshal(&v, canonical.Wire)
+	seed, _ := canonical.Marshal(&v, canonical.Wire())
 	f.Add(seed)
 	f.Add([]byte(`{"version":"trusthandoff/approval/v1"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

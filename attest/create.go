@@ -18,7 +18,7 @@ import (
 // sorted by code point, raw UTF-8 (json.dumps(sort_keys=True, separators=(",", ":"),
 // ensure_ascii=False)). Floats are forbidden: the error then wraps canonical.ErrFloat.
 func OutcomeHash(v canonical.Value) ([32]byte, error) {
-	b, err := canonical.Marshal(&v, canonical.OutcomeHash)
+	b, err := canonical.Marshal(&v, canonical.OutcomeHash())
 	if err != nil {
 		return [32]byte{}, reason.Wrap(reason.MalformedEnvelope, "value cannot be hashed as an attestation outcome", err)
 	}
@@ -134,7 +134,7 @@ func payloadHash(v *canonical.Value, name string) ([32]byte, error) {
 			}
 		}
 	}
-	b, err := canonical.Marshal(v, canonical.OutcomeHash)
+	b, err := canonical.Marshal(v, canonical.OutcomeHash())
 	if err != nil {
 		return [32]byte{}, reason.Wrap(reason.MalformedEnvelope, name+" cannot be hashed", err)
 	}

@@ -77,7 +77,7 @@ func FuzzOutcomeHash(f *testing.F) {
 			t.Fatal("OutcomeHash accepted a float")
 		}
 		// The canonical form is a fixed point: it parses back to a value with the same hash.
-		c, err := canonical.Marshal(&v, canonical.OutcomeHash)
+		c, err := canonical.Marshal(&v, canonical.OutcomeHash())
 		if err != nil {
 			t.Fatal(err)
 		}

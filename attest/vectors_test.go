@@ -190,7 +190,7 @@ func checkCanonical(t *testing.T, name string, v *canonical.Value, wantB64 *stri
 	if wantB64 == nil || wantHash == nil {
 		t.Fatalf("%s: vector has a %s but no canonical form or hash", name, name)
 	}
-	got, err := canonical.Marshal(v, canonical.OutcomeHash)
+	got, err := canonical.Marshal(v, canonical.OutcomeHash())
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -29,20 +29,24 @@ type Style struct {
 	Floats   FloatStyle // float spelling
 }
 
-// The dialects TrustHandoff signs, hashes or puts on the wire.
-var (
-	// PacketV04 is the packet signing rule of reference ≥ 0.3.4.
-	PacketV04 = Style{SortKeys: true, ASCII: true, Floats: PythonRepr}
-	// PacketV033 is pydantic's model_dump_json, for the dict-typed parts (context, ai_provenance):
-	// wire order, raw UTF-8, pydantic float spelling.
-	PacketV033 = Style{Floats: Pydantic}
-	// Wire is what the reference's envelope_to_json emits.
-	Wire = Style{SortKeys: true, Spaced: true, ASCII: true, Floats: PythonRepr}
-	// CompactSorted is json.dumps(sort_keys=True, separators=(",", ":")) (capability tokens).
-	CompactSorted = Style{SortKeys: true, ASCII: true, Floats: PythonRepr}
-	// OutcomeHash is the attestation outcome/reason hash input: compact, sorted, raw UTF-8, no floats.
-	OutcomeHash = Style{SortKeys: true, Floats: NoFloats}
-)
+// The dialects TrustHandoff signs, hashes or puts on the wire. They are functions, not
+// variables, so no importer can change the bytes every other package signs or verifies.
+
+// PacketV04 is the packet signing rule of reference ≥ 0.3.4.
+func PacketV04() Style { return Style{SortKeys: true, ASCII: true, Floats: PythonRepr} }
+
+// PacketV033 is pydantic's model_dump_json, for the dict-typed parts (context, ai_provenance):
+// wire order, raw UTF-8, pydantic float spelling.
+func PacketV033() Style { return Style{Floats: Pydantic} }
+
+// Wire is what the reference's envelope_to_json emits.
+func Wire() Style { return Style{SortKeys: true, Spaced: true, ASCII: true, Floats: PythonRepr} }
+
+// CompactSorted is json.dumps(sort_keys=True, separators=(",", ":")) (capability tokens).
+func CompactSorted() Style { return Style{SortKeys: true, ASCII: true, Floats: PythonRepr} }
+
+// OutcomeHash is the attestation outcome/reason hash input: compact, sorted, raw UTF-8, no floats.
+func OutcomeHash() Style { return Style{SortKeys: true, Floats: NoFloats} }
 
 // ErrFloat is returned when a float is encoded under NoFloats.
 var ErrFloat = errors.New("floats are not allowed in this canonical form")

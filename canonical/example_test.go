@@ -11,7 +11,7 @@ func ExampleMarshal() {
 	if err != nil {
 		panic(err)
 	}
-	for _, style := range []canonical.Style{canonical.PacketV04, canonical.PacketV033, canonical.Wire} {
+	for _, style := range []canonical.Style{canonical.PacketV04(), canonical.PacketV033(), canonical.Wire()} {
 		b, _ := canonical.Marshal(&v, style)
 		fmt.Println(string(b))
 	}

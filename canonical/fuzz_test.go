@@ -21,7 +21,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, style := range []Style{Wire, PacketV04, PacketV033, CompactSorted, OutcomeHash} {
+		for _, style := range []Style{Wire(), PacketV04(), PacketV033(), CompactSorted(), OutcomeHash()} {
 			first, err := Marshal(&v, style)
 			if err != nil {
 				if style.Floats == NoFloats {

@@ -85,15 +85,15 @@ func TestParseValues(t *testing.T) {
 	if arr[3].Str != "é😀" {
 		t.Errorf("string: %q", arr[3].Str)
 	}
-	out, _ := Marshal(&v, Wire)
+	out, _ := Marshal(&v, Wire())
 	if want := `{"a": {}, "b": [1, 0, 1500.0, "\u00e9\ud83d\ude00", true, null]}`; string(out) != want {
 		t.Errorf("wire:\n got %s\nwant %s", out, want)
 	}
-	out, _ = Marshal(&v, PacketV033)
+	out, _ = Marshal(&v, PacketV033())
 	if want := `{"b":[1,0,1500.0,"é😀",true,null],"a":{}}`; string(out) != want {
 		t.Errorf("pydantic:\n got %s\nwant %s", out, want)
 	}
-	if _, err := Marshal(&v, OutcomeHash); !errors.Is(err, ErrFloat) {
+	if _, err := Marshal(&v, OutcomeHash()); !errors.Is(err, ErrFloat) {
 		t.Errorf("outcome hash must refuse floats: %v", err)
 	}
 }

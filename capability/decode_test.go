@@ -54,7 +54,7 @@ func withField(tb testing.TB, doc, path, raw string) string {
 	} else {
 		cur.Obj = append(cur.Obj, canonical.Member{Key: last, Value: nv})
 	}
-	out, err := canonical.Marshal(&v, canonical.CompactSorted)
+	out, err := canonical.Marshal(&v, canonical.CompactSorted())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func withoutField(tb testing.TB, doc, path string) string {
 	for i, m := range cur.Obj {
 		if m.Key == keys[len(keys)-1] {
 			cur.Obj = append(cur.Obj[:i], cur.Obj[i+1:]...)
-			out, _ := canonical.Marshal(&v, canonical.CompactSorted)
+			out, _ := canonical.Marshal(&v, canonical.CompactSorted())
 			return string(out)
 		}
 	}

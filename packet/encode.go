@@ -72,9 +72,9 @@ var (
 		fIntent, fTaskType, fGoal, fContext, fMemoryRefs, fPermissions, fConstraints,
 		fProvenance, fSigAlgo, fPublicKey, fRisk, fTTL, fAIProvenance}
 
-	rule04  = dialect{json: canonical.PacketV04, times: canonical.ISOZ, fields: without(sortedFields, fSignature), sorted: true}
-	rule033 = dialect{json: canonical.PacketV033, times: canonical.ISOZ, fields: declared, sorted: false}
-	wire    = dialect{json: canonical.Wire, times: canonical.ISOOffset, fields: sortedFields, sorted: true}
+	rule04  = dialect{json: canonical.PacketV04(), times: canonical.ISOZ, fields: without(sortedFields, fSignature), sorted: true}
+	rule033 = dialect{json: canonical.PacketV033(), times: canonical.ISOZ, fields: declared, sorted: false}
+	wire    = dialect{json: canonical.Wire(), times: canonical.ISOOffset, fields: sortedFields, sorted: true}
 )
 
 // SigningBytes appends the bytes the sender signs under rule r to dst.
@@ -253,7 +253,7 @@ func appendStrings(dst []byte, ss []string, s canonical.Style) []byte {
 // AppendJSON appends the envelope's wire JSON: {"chain": …, "packet": …} as the reference
 // writes it, with this project's "approvals" and "capabilities" beside them when present.
 func (e *Envelope) AppendJSON(dst []byte) ([]byte, error) {
-	s := canonical.Wire
+	s := canonical.Wire()
 	dst = append(dst, '{')
 	var err error
 	if len(e.Approvals) > 0 {

@@ -112,7 +112,7 @@ func inspect(data []byte, now time.Time) *inspectReport {
 	case has("capability_id"):
 		rep.Kind = "capability"
 		// Capability JSON (as a token decodes to): inspect it through its token.
-		b, err := canonical.Marshal(&v, canonical.CompactSorted)
+		b, err := canonical.Marshal(&v, canonical.CompactSorted())
 		if err != nil {
 			rep.problem("%v", err)
 			return rep

@@ -1,8 +1,9 @@
 // Command trusthandoff signs, delegates, approves, verifies and attests agent handoffs.
 //
 // Machine output is JSON on stdout; messages go to stderr as "trusthandoff: error: …".
-// Exit codes: 0 accepted / success, 1 rejected, 2 usage error or unusable input (outside
-// verify), 3 a store or service unavailable.
+// Exit codes: 0 accepted / success, 1 rejected, 2 usage error (an unknown or missing command
+// included) or unusable input (outside verify), 3 a store or service unavailable (an I/O
+// failure of the state included), 4 (exec only) the command ran and failed.
 package main
 
 import (
@@ -12,11 +13,12 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-// Exit codes (DESIGN §12).
+// Exit codes; exitCommandFailed (4) is exec's own.
 const (
 	exitOK          = 0
 	exitRejected    = 1
@@ -76,7 +78,8 @@ Every delegation is a signed, time-bounded packet; replays are rejected; authori
 as capability chains that can only narrow; risky actions wait for a signed human approval.
 Packets are byte-compatible with the Python reference (PyPI trusthandoff 0.3.3 / 0.4.0).
 
-Exit codes: 0 accepted/success, 1 rejected, 2 usage error, 3 store unavailable.`,
+Exit codes: 0 accepted/success, 1 rejected, 2 usage error (unknown command included),
+3 store unavailable (also an I/O failure of the state), 4 exec only: the command ran and failed.`,
 		Example: `  trusthandoff keygen --out alice.key
   trusthandoff registry add --registry reg.json --public-key alice.key.pub
   trusthandoff sign --key alice.key --to agent:XYZ --intent "summarize tickets" --actions read_tickets > env.json
@@ -95,7 +98,71 @@ Exit codes: 0 accepted/success, 1 rejected, 2 usage error, 3 store unavailable.`
 		keygenCmd(), registryCmd(), signCmd(), delegateCmd(), approveCmd(), verifyCmd(),
 		revokeCmd(), execCmd(), auditCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(), policyCmd(),
 	)
+	root.SetHelpCommand(helpCmd())
+	root.InitDefaultCompletionCmd()
+	requireSubcommands(root)
 	return root
+}
+
+// requireSubcommands makes every command that only groups others (root, registry, audit,
+// completion, …) fail with a usage error when its subcommand is unknown or missing; cobra
+// would print the help and exit 0, and a script would take a typo for success.
+func requireSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		requireSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	// "registry delete --registry r.json" names the unknown command, not the flag that
+	// belongs to a subcommand.
+	c.FParseErrWhitelist.UnknownFlags = c.HasParent()
+	c.RunE = func(c *cobra.Command, args []string) error {
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		hint := fmt.Sprintf("see '%s --help'", c.CommandPath())
+		if c.HasParent() {
+			hint = "one of " + strings.Join(names, ", ") + "; " + hint
+		}
+		if len(args) == 0 {
+			return usageErr("%q needs a command (%s)", c.CommandPath(), hint)
+		}
+		// root's args never get here: cobra refuses them with its own "unknown command".
+		return usageErr("unknown command %q for %q (%s)", args[0], c.CommandPath(), hint)
+	}
+}
+
+// helpCmd replaces cobra's help command, which prints the usage and exits 0 for an unknown
+// topic.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageErr("unknown help topic %q (see '%s --help')", strings.Join(args, " "), c.Root().Name())
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // printJSON writes v as indented JSON to the command's stdout.

@@ -17,18 +17,25 @@ import (
 
 // stateFlags select where nonces and revocations live.
 type stateFlags struct {
-	dir          string
-	redisURL     string
-	waitReplicas int
-	lockWait     time.Duration
+	dir               string
+	redisURL          string
+	redisPasswordFile string
+	redisCAFile       string
+	waitReplicas      int
+	lockWait          time.Duration
 }
 
 func (s *stateFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&s.dir, "state", "", "state directory for nonces and revocations (default: $XDG_STATE_HOME/trusthandoff or ~/.local/state/trusthandoff)")
-	c.Flags().StringVar(&s.redisURL, "redis", "", "share state through Redis instead, e.g. redis://127.0.0.1:6379/0")
+	c.Flags().StringVar(&s.redisURL, "redis", "", "share state through Redis instead: redis://[user@]host:port/db, or rediss://… for TLS (never a plaintext fallback); "+
+		"give the password with --redis-password-file or $"+redisPasswordEnv+" rather than in the URL, which other users can see in the process list")
+	c.Flags().StringVar(&s.redisPasswordFile, "redis-password-file", "", "with --redis: read the Redis password from this file (mode 0600; one line)")
+	c.Flags().StringVar(&s.redisCAFile, "redis-ca-file", "", "with a rediss:// URL: trust the CA certificates in this PEM file instead of the system's")
 	c.Flags().IntVar(&s.waitReplicas, "redis-wait-replicas", 0, "with --redis: reject unless this many replicas acknowledge each nonce (WAIT), so a failover cannot forget it")
 	c.Flags().DurationVar(&s.lockWait, "state-lock-wait", 10*time.Second, "how long to wait for another process holding the state directory")
 	c.MarkFlagsMutuallyExclusive("state", "redis")
+	c.MarkFlagsMutuallyExclusive("state", "redis-password-file")
+	c.MarkFlagsMutuallyExclusive("state", "redis-ca-file")
 }
 
 // state is an open state backend.
@@ -57,7 +64,10 @@ func openState(ctx context.Context, f *stateFlags) (*state, error) {
 		ctx = context.Background()
 	}
 	if f.redisURL != "" {
-		return openRedisState(ctx, f.redisURL, f.waitReplicas)
+		return openRedisState(ctx, f)
+	}
+	if f.redisPasswordFile != "" || f.redisCAFile != "" || f.waitReplicas != 0 {
+		return nil, usageErr("--redis-password-file, --redis-ca-file and --redis-wait-replicas need --redis")
 	}
 	dir := f.dir
 	if dir == "" {

@@ -1,6 +1,6 @@
-// Package redis is the shared state backend for many sidecars (DESIGN.md §11):
-// replay keys with SET NX PX, revocations pushed to every node over pub/sub,
-// and pending handoffs, all in one Redis. See README.md for the key layout.
+// Package redis is the shared state backend for many verifying nodes: replay
+// keys with SET NX PX, revocations pushed to every node over pub/sub, and
+// pending handoffs, all in one Redis. See README.md for the key layout.
 //
 // Everything fails closed: every Redis error is reported as an error wrapping
 // the interface's ErrUnavailable. Revoked answers from a local cache fed by a
@@ -13,14 +13,23 @@
 //
 // With WaitReplicas set, Record also waits for that many replicas to
 // acknowledge the nonce, so a failover cannot forget an accepted nonce.
+//
+// ParseURL turns a redis:// or rediss:// URL into a Config; rediss:// means
+// TLS with certificate verification, never a silent plaintext fallback. No
+// error or log line of this package contains the Redis password.
 package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,10 +50,15 @@ var ErrClosed = errors.New("store/redis: store closed")
 type Config struct {
 	// Addr is the Redis server's "host:port".
 	Addr string
-	// Username, Password and DB select the Redis user and database.
+	// Username, Password and DB select the Redis user and database. The
+	// password never appears in errors, logs or the Config's String form.
 	Username string
 	Password string
 	DB       int
+	// TLSConfig, when non-nil, makes every connection TLS with this
+	// configuration (ParseURL sets it for rediss://). A nil TLSConfig is
+	// plaintext.
+	TLSConfig *tls.Config
 	// Prefix is prepended to every key and channel (default "trusthandoff:").
 	// Stores that share a prefix share state.
 	Prefix string
@@ -77,6 +91,99 @@ type Config struct {
 	// Logger receives subscription state changes (default: discarded).
 	Logger *slog.Logger
 }
+
+// ErrURL is wrapped by every ParseURL error.
+var ErrURL = errors.New("store/redis: invalid Redis URL")
+
+// urlForm is the shape ParseURL accepts, for error messages.
+const urlForm = "want redis://[user:password@]host[:port][/db] or rediss://… for TLS"
+
+// ParseURL parses redis://[user[:password]@]host[:port][/db] (plaintext) or
+// rediss://… (TLS, verified against the system roots with the URL's host as
+// server name; set TLSConfig.RootCAs to trust a private CA). The port
+// defaults to 6379 and the database to 0.
+//
+// It is stricter than go-redis's own parser: query parameters are refused
+// (timeouts, retries and pool sizes are the Store's; an option such as
+// skip_verify would turn TLS verification off), and so are fragments, unix://
+// and a missing host. Errors wrap ErrURL and never contain the URL: a URL
+// that fails to parse may have its password anywhere in it.
+func ParseURL(rawURL string) (Config, error) {
+	fail := func(why string) (Config, error) {
+		return Config{}, fmt.Errorf("%w: %s (the URL is not shown: it may hold a password); %s", ErrURL, why, urlForm)
+	}
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+		return fail("it does not parse as a URL")
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return fail("the scheme is not redis:// or rediss://")
+	case u.Opaque != "":
+		return fail("it has no // after the scheme")
+	case u.Hostname() == "":
+		return fail("it names no host")
+	case u.RawQuery != "" || u.ForceQuery:
+		if q, err := url.ParseQuery(u.RawQuery); err == nil && q.Has("skip_verify") {
+			return fail("TLS certificate verification cannot be turned off (skip_verify)")
+		}
+		return fail("query parameters are not supported")
+	case u.Fragment != "" || strings.Contains(rawURL, "#"):
+		return fail("it has a #fragment")
+	}
+	if host := u.Hostname(); strings.Contains(host, ":") && (net.ParseIP(host) == nil || !strings.HasPrefix(u.Host, "[")) {
+		return fail("the host is neither a name nor an address ([…] around IPv6)")
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fail("the port is not a number from 1 to 65535")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fail("the port is not a number from 1 to 65535")
+		}
+	}
+	db := 0
+	if path := strings.TrimPrefix(u.Path, "/"); path != "" {
+		n, err := strconv.Atoi(path)
+		if err != nil || n < 0 || strconv.Itoa(n) != path {
+			return fail("the path is not /DB with DB a database number")
+		}
+		db = n
+	}
+	opt, err := goredis.ParseURL(rawURL)
+	if err != nil { // go-redis's message may quote parts of the URL
+		return fail("go-redis refuses it")
+	}
+	if opt.Network != "tcp" || opt.DB != db || (u.Scheme == "rediss") != (opt.TLSConfig != nil) {
+		return fail("go-redis reads it differently") // unreachable with the checks above
+	}
+	cfg := Config{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: db}
+	if u.Scheme == "rediss" {
+		cfg.TLSConfig = &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	}
+	return cfg, nil
+}
+
+// String describes the connection as a URL without the password, so a Config
+// printed with %v or %+v, or logged, cannot leak it.
+func (c Config) String() string {
+	u := url.URL{Scheme: "redis", Host: c.Addr, Path: "/" + strconv.Itoa(c.DB)}
+	if c.TLSConfig != nil {
+		u.Scheme = "rediss"
+	}
+	switch {
+	case c.Password != "":
+		u.User = url.UserPassword(c.Username, "xxxxx")
+	case c.Username != "":
+		u.User = url.User(c.Username)
+	}
+	return u.String()
+}
+
+// GoString is String, for %#v.
+func (c Config) GoString() string { return "redis.Config(" + strconv.Quote(c.String()) + ")" }
+
+// LogValue is String, for log/slog.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // Store is a replay, revocation and pending store on Redis. It is safe for
 // concurrent use; many Stores (on many nodes) may share one Redis.
@@ -136,6 +243,18 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("store/redis: Config.Addr is required")
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLSConfig != nil {
+		tlsConfig = cfg.TLSConfig.Clone()
+		if tlsConfig.ServerName == "" {
+			if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
+				tlsConfig.ServerName = host
+			}
+		}
+		if tlsConfig.MinVersion < tls.VersionTLS12 {
+			tlsConfig.MinVersion = tls.VersionTLS12
+		}
+	}
 	if cfg.WaitReplicas < 0 {
 		return nil, fmt.Errorf("store/redis: Config.WaitReplicas is %d, want >= 0", cfg.WaitReplicas)
 	}
@@ -175,6 +294,7 @@ func Open(cfg Config) (*Store, error) {
 		Username:              cfg.Username,
 		Password:              cfg.Password,
 		DB:                    cfg.DB,
+		TLSConfig:             tlsConfig,
 		Protocol:              2,
 		DialTimeout:           cfg.DialTimeout,
 		DialerRetries:         1, // fail closed at once; the caller's next request dials again
