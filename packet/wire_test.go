@@ -423,8 +423,8 @@ func FuzzMemberSpan(f *testing.F) {
 			if err != nil {
 				t.Fatalf("span of %q is not a JSON value: %q", m.Key, data[start:end])
 			}
-			a, err1 := canonical.Marshal(&got, canonical.PacketV033)
-			b, err2 := canonical.Marshal(&m.Value, canonical.PacketV033)
+			a, err1 := canonical.Marshal(&got, canonical.PacketV033())
+			b, err2 := canonical.Marshal(&m.Value, canonical.PacketV033())
 			if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
 				t.Fatalf("span of %q holds another value: %s, want %s", m.Key, a, b)
 			}

@@ -4,4 +4,4 @@ package main
 
 import "errors"
 
-func mkfifo(string) error { return errors.New("no FIFOs on this system") }
+func mkfifoAt(string) error { return errors.New("no FIFOs on this system") }

@@ -4,4 +4,4 @@ package main
 
 import "syscall"
 
-func mkfifo(path string) error { return syscall.Mkfifo(path, 0o600) }
+func mkfifoAt(path string) error { return syscall.Mkfifo(path, 0o600) }

@@ -90,7 +90,7 @@ func TestRedisPasswordNeverShown(t *testing.T) {
 	empty := pwFile("pw-empty", "\n", 0o600)
 	twoLines := pwFile("pw-two", redisPW+"\n"+otherPW+"\n", 0o600)
 	fifo := filepath.Join(w.dir, "pw-fifo")
-	fifoErr := mkfifo(fifo)
+	fifoErr := mkfifoAt(fifo)
 	env := func(pw string) []string { return []string{"REDIS_PASSWORD=" + pw} }
 	secrets := []string{redisPW, wrongPW, otherPW, "Sp-2d6", "hJq"}
 
