@@ -423,13 +423,13 @@ func TestBuildAfterKeyRotation(t *testing.T) {
 func TestBuildLeavesInputsAlone(t *testing.T) {
 	w := newBuildWorld(t)
 	ctx := obj(t, `{"z":1,"a":{"y":2,"b":3}}`)
-	before, _ := canonical.Marshal(&ctx, canonical.Wire)
+	before, _ := canonical.Marshal(&ctx, canonical.Wire())
 	actions := []string{"read"}
 	env, err := packet.Build(w.alice.s, w.bob.id, "x", packet.WithContext(ctx), packet.WithActions(actions...), packet.WithRule(packet.Rule033))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after, _ := canonical.Marshal(&ctx, canonical.Wire); string(after) != string(before) || ctx.Obj[0].Key != "z" {
+	if after, _ := canonical.Marshal(&ctx, canonical.Wire()); string(after) != string(before) || ctx.Obj[0].Key != "z" {
 		t.Fatal("Build changed the caller's context")
 	}
 	if rule, err := env.Packet.VerifySignature(w.alice.s.Public()); err != nil || rule != packet.Rule033 {
