@@ -41,8 +41,8 @@ type Sink interface {
 	Emit(ctx context.Context, ev Event) error
 }
 
-// Discard is a Sink that drops every event.
-var Discard Sink = discard{}
+// Discard returns a Sink that drops every event.
+func Discard() Sink { return discard{} }
 
 type discard struct{}
 

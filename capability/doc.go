@@ -1,6 +1,6 @@
 // Package capability implements the DelegationCapability: portable, signed authority that
 // one agent grants another and that can only narrow as it is delegated further
-//.
+// .
 //
 // A capability travels as a token: base64url without padding of its compact, key-sorted,
 // ASCII-escaped JSON (json.dumps(model_dump(mode="json"), sort_keys=True,

@@ -13,13 +13,13 @@ import (
 
 func TestMemorySuite(t *testing.T) {
 	storetest.RunPending(t, func(t *testing.T) storetest.PendingEnv {
-		c := storetest.NewClock(storetest.Epoch)
+		c := storetest.NewClock(storetest.Epoch())
 		return storetest.PendingEnv{Store: pending.NewMemory(pending.MemoryConfig{Now: c.Now}), Clock: c}
 	})
 }
 
 func TestMemoryBounded(t *testing.T) {
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	m := pending.NewMemory(pending.MemoryConfig{MaxItems: 2, Now: c.Now})
 	ctx := t.Context()
 	for _, id := range []string{"a", "b"} {

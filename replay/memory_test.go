@@ -18,7 +18,7 @@ func TestMemorySuite(t *testing.T) {
 	for _, shards := range []int{1, 32} {
 		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
 			storetest.RunReplay(t, func(t *testing.T) storetest.ReplayEnv {
-				c := storetest.NewClock(storetest.Epoch)
+				c := storetest.NewClock(storetest.Epoch())
 				return storetest.ReplayEnv{Store: replay.NewMemory(replay.MemoryConfig{Now: c.Now, Shards: shards}), Clock: c}
 			})
 		})
@@ -66,7 +66,7 @@ func randomSalt(t testing.TB) []byte {
 }
 
 func TestMemoryFullNeverEvicts(t *testing.T) {
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	m := replay.NewMemory(replay.MemoryConfig{MaxEntries: 100, Now: c.Now, Shards: 8})
 	ctx := t.Context()
 	salt := randomSalt(t)
@@ -124,7 +124,7 @@ func heapInUse() uint64 {
 // bytesPerLiveKey fills a store with n live 32-byte keys and returns the heap
 // growth per key.
 func bytesPerLiveKey(t testing.TB, n int) float64 {
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	salt := randomSalt(t)
 	before := heapInUse()
 	m := replay.NewMemory(replay.MemoryConfig{MaxEntries: n, Now: c.Now})
@@ -158,7 +158,7 @@ func TestMemoryBytesPerLiveKey(t *testing.T) {
 // hours with a 2-minute TTL and checks that the live set and the heap stay
 // flat once the first keys expire.
 func TestMemoryFlatOverLongRun(t *testing.T) {
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	m := replay.NewMemory(replay.MemoryConfig{Now: c.Now})
 	ctx := context.Background()
 	salt := randomSalt(t)
@@ -172,7 +172,7 @@ func TestMemoryFlatOverLongRun(t *testing.T) {
 	var i uint64
 	var baseline uint64
 	for elapsed := time.Duration(0); elapsed < total; elapsed += perCheck {
-		for end := elapsed + perCheck; c.Now().Sub(storetest.Epoch) < end; i++ {
+		for end := elapsed + perCheck; c.Now().Sub(storetest.Epoch()) < end; i++ {
 			if fresh, err := m.Record(ctx, seqKey(salt, i), c.Now().Add(ttl)); err != nil || !fresh {
 				t.Fatalf("key %d: %v, %v", i, fresh, err)
 			}
@@ -194,7 +194,7 @@ func TestMemoryFlatOverLongRun(t *testing.T) {
 }
 
 func BenchmarkMemoryRecord(b *testing.B) {
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	m := replay.NewMemory(replay.MemoryConfig{Now: c.Now})
 	ctx := context.Background()
 	salt := randomSalt(b)

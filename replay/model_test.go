@@ -20,7 +20,7 @@ func FuzzMemoryAgainstModel(f *testing.F) {
 	f.Add([]byte{7, 7, 7, 0x90, 7, 0xc0, 7})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		const maxEntries = 24
-		c := storetest.NewClock(storetest.Epoch)
+		c := storetest.NewClock(storetest.Epoch())
 		shards := 1
 		if len(ops) > 0 && ops[0]&1 == 1 {
 			shards = 2

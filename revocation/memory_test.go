@@ -12,7 +12,7 @@ import (
 
 func TestMemorySuite(t *testing.T) {
 	storetest.RunRevocation(t, func(t *testing.T) storetest.RevocationEnv {
-		c := storetest.NewClock(storetest.Epoch)
+		c := storetest.NewClock(storetest.Epoch())
 		m := revocation.NewMemory(revocation.MemoryConfig{Now: c.Now})
 		return storetest.RevocationEnv{Store: m, Peer: m, Clock: c}
 	})

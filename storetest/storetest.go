@@ -37,8 +37,8 @@ func (c *Clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// Epoch is a convenient start for a Clock in tests.
-var Epoch = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+// Epoch returns a convenient start for a Clock in tests.
+func Epoch() time.Time { return time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC) }
 
 const (
 	realTTL      = 200 * time.Millisecond // TTL used on real-time backends

@@ -153,7 +153,7 @@ func New(reg Registry, replay ReplayStore, opts ...Option) (*Verifier, error) {
 	if isNil(reg) || isNil(replay) {
 		return nil, errors.New("verify: a registry and a replay store are required")
 	}
-	v := &Verifier{reg: reg, replay: replay, sink: audit.Discard, time: packet.DefaultTimePolicy(),
+	v := &Verifier{reg: reg, replay: replay, sink: audit.Discard(), time: packet.DefaultTimePolicy(),
 		maxDepth: 5, threshold: 1, now: time.Now, producer: "trusthandoff-go"}
 	for _, o := range opts {
 		if o == nil {
@@ -850,7 +850,7 @@ func (v *Verifier) decide(d *Decision, err error) {
 
 // emit records the decision's audit events and returns the first failure.
 func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) error {
-	if v.sink == audit.Discard {
+	if v.sink == audit.Discard() {
 		return nil
 	}
 	typ := audit.PacketAccepted

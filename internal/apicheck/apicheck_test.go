@@ -16,10 +16,6 @@ import (
 // must become a function, a constant or unexported. Remove an entry once it is fixed (the
 // test fails on a stale entry, so the list cannot outlive its reason).
 var pending = map[string]string{
-	"packet.DefaultLevels": "default risk TTLs are policy: becomes a function",
-	"reason.All":           "the reason list: becomes a function",
-	"audit.Discard":        "a Sink value anyone could replace",
-	"storetest.Epoch":      "test helper clock origin",
 }
 
 // TestNoExportedMutableVariables fails on any exported package-level var outside tests,

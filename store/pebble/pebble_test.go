@@ -39,14 +39,14 @@ func openTest(t testing.TB, dir string, cfg Config) *Store {
 
 func TestReplaySuite(t *testing.T) {
 	storetest.RunReplay(t, func(t *testing.T) storetest.ReplayEnv {
-		c := storetest.NewClock(storetest.Epoch)
+		c := storetest.NewClock(storetest.Epoch())
 		return storetest.ReplayEnv{Store: openTest(t, t.TempDir(), Config{Now: c.Now}), Clock: c}
 	})
 }
 
 func TestRevocationSuite(t *testing.T) {
 	storetest.RunRevocation(t, func(t *testing.T) storetest.RevocationEnv {
-		c := storetest.NewClock(storetest.Epoch)
+		c := storetest.NewClock(storetest.Epoch())
 		s := openTest(t, t.TempDir(), Config{Now: c.Now})
 		// One process holds the directory, so the peer is the same Store.
 		return storetest.RevocationEnv{Store: s, Peer: s, Clock: c}
@@ -55,7 +55,7 @@ func TestRevocationSuite(t *testing.T) {
 
 func TestPendingSuite(t *testing.T) {
 	storetest.RunPending(t, func(t *testing.T) storetest.PendingEnv {
-		c := storetest.NewClock(storetest.Epoch)
+		c := storetest.NewClock(storetest.Epoch())
 		return storetest.PendingEnv{Store: openTest(t, t.TempDir(), Config{Now: c.Now}), Clock: c}
 	})
 }
@@ -83,7 +83,7 @@ func TestOpenBadDirectory(t *testing.T) {
 
 func TestReopenKeepsState(t *testing.T) {
 	dir := t.TempDir()
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	ctx := t.Context()
 	s, err := Open(dir, Config{Now: c.Now})
 	if err != nil {
@@ -142,7 +142,7 @@ func countPrefix(t *testing.T, s *Store, p string) int {
 }
 
 func TestSweepDeletesExpired(t *testing.T) {
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	s := openTest(t, t.TempDir(), Config{Now: c.Now, SweepInterval: -1})
 	ctx := t.Context()
 	const n = 3*sweepChunk + 10 // several sweep steps
@@ -191,7 +191,7 @@ func TestSweepDeletesExpired(t *testing.T) {
 }
 
 func TestBackgroundSweep(t *testing.T) {
-	c := storetest.NewClock(storetest.Epoch)
+	c := storetest.NewClock(storetest.Epoch())
 	s := openTest(t, t.TempDir(), Config{Now: c.Now, SweepInterval: 5 * time.Millisecond})
 	for range 100 {
 		if _, err := s.Record(t.Context(), storetest.RandomKey(t), c.Now().Add(time.Second)); err != nil {
