@@ -15,8 +15,7 @@ import (
 // pending lists exported package-level variables that are known and owned elsewhere; each
 // must become a function, a constant or unexported. Remove an entry once it is fixed (the
 // test fails on a stale entry, so the list cannot outlive its reason).
-var pending = map[string]string{
-}
+var pending = map[string]string{}
 
 // TestNoExportedMutableVariables fails on any exported package-level var outside tests,
 // except sentinel errors (Err… = errors.New / fmt.Errorf): an importer could reassign such a
