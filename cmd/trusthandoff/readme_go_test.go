@@ -79,6 +79,9 @@ func TestReadmeGoSnippet(t *testing.T) {
 		t.Fatal("tampering changed nothing")
 	}
 
+	// receiver.yaml: bob's policy; carol's refuses what is addressed to bob.
+	bobPolicy := "version: 1\nas: " + w.ids["bob"] + "\nstrict: true\n"
+	carolPolicy := "version: 1\nas: " + w.ids["carol"] + "\nstrict: true\n"
 	for _, tc := range []struct {
 		name     string
 		files    map[string]string
@@ -86,12 +89,15 @@ func TestReadmeGoSnippet(t *testing.T) {
 		stdout   string
 		inStderr string
 	}{
-		{"accepts, then names the replay", map[string]string{"reg.json": string(regJSON), "env.json": string(env)}, 0, "accepted " + packetID + "\nreplay_detected\n", ""},
-		{"tampered envelope", map[string]string{"reg.json": string(regJSON), "env.json": tampered}, 1, "", "rejected: invalid_signature"},
-		{"garbage envelope", map[string]string{"reg.json": string(regJSON), "env.json": "{not json"}, 1, "", "rejected: malformed_envelope"},
-		{"sender not in the registry", map[string]string{"reg.json": string(bobOnly), "env.json": string(env)}, 1, "", "rejected: unknown_agent"},
-		{"no registry", map[string]string{"env.json": string(env)}, 1, "", "reg.json"},
-		{"no envelope", map[string]string{"reg.json": string(regJSON)}, 1, "", "env.json"},
+		{"accepts, then names the replay", map[string]string{"reg.json": string(regJSON), "env.json": string(env), "receiver.yaml": bobPolicy}, 0, "accepted " + packetID + "\nreplay_detected\n", ""},
+		{"another receiver's gate", map[string]string{"reg.json": string(regJSON), "env.json": string(env), "receiver.yaml": carolPolicy}, 1, "", "rejected: wrong_recipient"},
+		{"tampered envelope", map[string]string{"reg.json": string(regJSON), "env.json": tampered, "receiver.yaml": bobPolicy}, 1, "", "rejected: invalid_signature"},
+		{"garbage envelope", map[string]string{"reg.json": string(regJSON), "env.json": "{not json", "receiver.yaml": bobPolicy}, 1, "", "rejected: malformed_envelope"},
+		{"sender not in the registry", map[string]string{"reg.json": string(bobOnly), "env.json": string(env), "receiver.yaml": bobPolicy}, 1, "", "rejected: unknown_agent"},
+		{"no registry", map[string]string{"env.json": string(env), "receiver.yaml": bobPolicy}, 1, "", "reg.json"},
+		{"no policy", map[string]string{"reg.json": string(regJSON), "env.json": string(env)}, 1, "", "receiver.yaml"},
+		{"bad policy", map[string]string{"reg.json": string(regJSON), "env.json": string(env), "receiver.yaml": "version: 1\nstrict: maybe\n"}, 1, "", "strict"},
+		{"no envelope", map[string]string{"reg.json": string(regJSON), "receiver.yaml": bobPolicy}, 1, "", "env.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := t.TempDir()
