@@ -40,7 +40,23 @@ func TestReadmeCLISnippet(t *testing.T) {
 			t.Fatalf("README snippet output lacks %s:\n%s", want, got)
 		}
 	}
-	if strings.Count(got, `"decision"`) != 2 {
-		t.Fatalf("expected two decisions:\n%s", got)
+	// One decision per verify the snippet runs, each as its comment says.
+	var wants []string
+	for _, line := range strings.Split(block, "\n") {
+		if strings.HasPrefix(line, "./trusthandoff verify ") {
+			_, comment, _ := strings.Cut(line, "# ")
+			wants = append(wants, strings.Fields(comment)[0])
+		}
+	}
+	if n := strings.Count(got, `"decision"`); n != len(wants) || len(wants) == 0 {
+		t.Fatalf("expected %d decisions, got %d:\n%s", len(wants), n, got)
+	}
+	rest := got
+	for _, w := range wants {
+		i := strings.Index(rest, `"decision": "`)
+		if !strings.HasPrefix(rest[i+len(`"decision": "`):], w) {
+			t.Fatalf("decision %q expected next:\n%s", w, rest)
+		}
+		rest = rest[i+1:]
 	}
 }
