@@ -51,7 +51,7 @@ func TestReadmeCLISnippet(t *testing.T) {
 	if n := strings.Count(got, `"decision"`); n != len(wants) || len(wants) == 0 {
 		t.Fatalf("expected %d decisions, got %d:\n%s", len(wants), n, got)
 	}
-	rest := got
+	rest = got
 	for _, w := range wants {
 		i := strings.Index(rest, `"decision": "`)
 		if !strings.HasPrefix(rest[i+len(`"decision": "`):], w) {
