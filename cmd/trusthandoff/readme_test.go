@@ -45,7 +45,7 @@ func TestReadmeCLISnippet(t *testing.T) {
 	for _, line := range strings.Split(block, "\n") {
 		if strings.HasPrefix(line, "./trusthandoff verify ") {
 			_, comment, _ := strings.Cut(line, "# ")
-			wants = append(wants, strings.Fields(comment)[0])
+			wants = append(wants, strings.TrimRight(strings.Fields(comment)[0], ",;."))
 		}
 	}
 	if n := strings.Count(got, `"decision"`); n != len(wants) || len(wants) == 0 {
