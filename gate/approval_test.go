@@ -56,7 +56,7 @@ func TestBlockingApproval(t *testing.T) {
 				if c.threshold > 0 {
 					vopts = append(vopts, verify.WithApprovalThreshold(c.threshold))
 				}
-				g := gate.New(f.verifier(t, vopts...), f.revoked, gate.WithClock(f.clock))
+				g := gate.New(f.verifier(t, vopts...), f.revoked)
 				p, env := f.reviewed(t)
 				ctx := t.Context()
 				if c.timeout > 0 {
@@ -145,7 +145,7 @@ func TestBlockingApproval(t *testing.T) {
 func TestPendingCountsApprovals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
-		g := gate.New(f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked, gate.WithClock(f.clock))
+		g := gate.New(f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked)
 		p, env := f.reviewed(t)
 		done := make(chan result, 1)
 		go func() {
@@ -173,7 +173,7 @@ func TestPendingCountsApprovals(t *testing.T) {
 func TestExpiredApprovalIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
-		g := gate.New(f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked, gate.WithClock(f.clock))
+		g := gate.New(f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked)
 		p, env := f.reviewed(t)
 		done := make(chan result, 1)
 		go func() {
@@ -256,6 +256,57 @@ func TestApprovalWaitBound(t *testing.T) {
 			if waited := time.Since(start); waited != wait {
 				t.Fatalf("waited %v, want %v", waited, wait)
 			}
+		})
+	}
+}
+
+// A 0.3.3 packet (the reference's older signing rule) waits and is released like a 0.4
+// one: approvals name its 0.3.3 digest, and re-verification keeps its signed form.
+func TestApprovalOfRule033Packet(t *testing.T) {
+	for _, decision := range []string{approval.Approve, approval.Deny} {
+		t.Run(decision, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFixture(t)
+				g := f.gate(t)
+				p := draft(f.alice, f.bob)
+				p.Constraints = &packet.Constraints{RequiresHumanReview: true}
+				if err := p.Sign(f.alice.s, packet.Rule033); err != nil {
+					t.Fatal(err)
+				}
+				env, err := (&packet.Envelope{Packet: p}).MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan result, 1)
+				go func() {
+					d, err := g.Execute(t.Context(), env, func(context.Context, *verify.Decision) error { return nil })
+					done <- result{d, err}
+				}()
+				synctest.Wait()
+				// An approval of the 0.4 digest names another byte string: it does not count.
+				if err := g.Submit(t.Context(), f.approve(t, f.olga, p, decision)); !errors.Is(err, gate.ErrNotPending) {
+					t.Fatalf("approval of the wrong digest: %v, want ErrNotPending", err)
+				}
+				dg, err := approval.Digest(p, packet.Rule033)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, err := approval.New(f.olga.s, dg, decision, f.clock(), time.Hour, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := g.Submit(t.Context(), a); err != nil {
+					t.Fatal(err)
+				}
+				r := <-done
+				want := reason.OK
+				if decision == approval.Deny {
+					want = reason.PolicyDenied
+				}
+				if r.d.Reason != want || r.d.Rule != packet.Rule033 {
+					t.Fatalf("%s (rule %s) %v, want %s", r.d.Reason, r.d.Rule, r.err, want)
+				}
+			})
 		})
 	}
 }

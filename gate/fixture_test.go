@@ -82,7 +82,7 @@ func (f *fixture) verifier(t testing.TB, opts ...verify.Option) *verify.Verifier
 
 // gate returns a gate over the fixture's verifier and revocation store.
 func (f *fixture) gate(t testing.TB, opts ...gate.Option) *gate.Gate {
-	return gate.New(f.verifier(t), f.revoked, append([]gate.Option{gate.WithClock(f.clock)}, opts...)...)
+	return gate.New(f.verifier(t), f.revoked, opts...)
 }
 
 // draft is a valid read packet (900 s window) from one agent to another, issued at t0.

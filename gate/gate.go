@@ -1,5 +1,6 @@
-// Package gate runs accepted handoffs: it is the blocking human gate of DESIGN §6 and the
-// runtime revalidation of DESIGN §8, in front of the [verify] pipeline.
+// Package gate runs accepted handoffs: it is the blocking human gate and the runtime
+// revalidation in front of the [verify] pipeline (spec/protocol.md, "Execution gate and
+// runtime revalidation").
 //
 // [Gate.Execute] verifies an envelope and, when the pipeline asks for human review, waits
 // (blocking, until the caller's context ends) for signed approvals delivered by
@@ -12,6 +13,12 @@
 // hear revocations cannot vouch for the handoff (fail closed). A gate keeps one stream for
 // all its running handoffs, and checks that the store can still answer while it has any
 // (see [WithLivenessProbe]): a shared store may keep the stream open through an outage.
+//
+// The gate has no clock or time policy of its own: it reads the time from the verifier
+// ([verify.Verifier.Now]) and keeps a packet running exactly as long past its expires_at
+// as the verifier accepts it (the Grace of [verify.Verifier.TimePolicy]). It re-verifies a
+// parsed envelope as parsed (with the approvals collected so far), never re-encoding it,
+// so the signed bytes the verifier checks are the ones that arrived.
 //
 // The cancellation cause is a *reason.Error carrying the stable reason code (expired,
 // capability_expired, capability_revoked, agent_revoked, store_unavailable); read it with
@@ -53,8 +60,6 @@ var (
 type Gate struct {
 	v           *verify.Verifier
 	revocations revocation.Store
-	now         func() time.Time
-	grace       time.Duration
 	wait        time.Duration // longest wait for approvals; negative: until ctx ends or the packet expires
 
 	watch watcher // one shared subscription to the revocation stream
@@ -65,15 +70,6 @@ type Gate struct {
 
 // Option configures a Gate.
 type Option func(*Gate)
-
-// WithClock sets the clock (default time.Now). Give the gate the verifier's clock: the gate
-// verifies as of this clock and arms its expiry timers for the deadline minus its reading.
-func WithClock(now func() time.Time) Option { return func(g *Gate) { g.now = now } }
-
-// WithGrace sets how long after its expires_at a packet stays executable (default 0). Use
-// the verifier's grace (packet.TimePolicy.Grace), so that the gate does not cancel at once
-// what the pipeline has just accepted.
-func WithGrace(d time.Duration) Option { return func(g *Gate) { g.grace = max(d, 0) } }
 
 // WithApprovalWait bounds how long a handoff waits in Execute for approvals (default: until
 // ctx ends or the packet expires). Zero means not at all: a handoff that needs approval and
@@ -95,12 +91,13 @@ func WithLivenessProbe(interval time.Duration) Option {
 
 // New returns a gate in front of v that learns revocations from revocations. Give v the
 // same store (verify.WithRevocations): the gate watches the store while a handoff runs,
-// the verifier checks it when the handoff arrives. Both arguments are required.
+// the verifier checks it when the handoff arrives. Both arguments are required. The gate
+// uses v's clock and grace (see the package doc).
 func New(v *verify.Verifier, revocations revocation.Store, opts ...Option) *Gate {
 	if v == nil || revocations == nil {
 		panic("gate: New needs a verifier and a revocation store")
 	}
-	g := &Gate{v: v, revocations: revocations, now: time.Now, wait: -1, waiting: map[string][]*waiter{}}
+	g := &Gate{v: v, revocations: revocations, wait: -1, waiting: map[string][]*waiter{}}
 	g.watch.store, g.watch.probe = revocations, DefaultLivenessProbe
 	for _, o := range opts {
 		o(g)
@@ -135,7 +132,7 @@ func (g *Gate) Execute(ctx context.Context, envelope []byte, fn func(ctx context
 		return d, rejected(d)
 	}
 	defer func() { g.watch.release(sub) }()
-	d := g.v.VerifyAt(ctx, envelope, g.now())
+	d := g.verify(ctx, envelope, nil)
 	if d.Reason == reason.HumanReviewRequired && d.Envelope != nil && g.wait != 0 {
 		if d, err = g.await(ctx, d); err != nil {
 			return d, err
@@ -262,11 +259,11 @@ func (e expiry) reasonErr() *reason.Error {
 	return reason.New(e.code, fmt.Sprintf("%s expired at %s", e.what, e.at.UTC().Format(time.RFC3339Nano)))
 }
 
-// expiry returns the earliest of the packet's expires_at (plus grace) and every
+// expiry returns the earliest of the packet's expires_at (plus the verifier's grace) and every
 // capability's expires_at; the packet's on a tie.
 func (g *Gate) expiry(d *verify.Decision) expiry {
 	p := d.Envelope.Packet
-	e := expiry{p.ExpiresAt.Time().Add(g.grace), reason.Expired, "packet " + p.PacketID}
+	e := expiry{p.ExpiresAt.Time().Add(g.v.TimePolicy().Grace), reason.Expired, "packet " + p.PacketID}
 	for _, c := range d.Chain {
 		if t := c.ExpiresAt.Time(); t.Before(e.at) {
 			e = expiry{t, reason.CapabilityExpired, "capability " + c.CapabilityID}
@@ -516,16 +513,21 @@ func (g *Gate) consider(ctx context.Context, env *packet.Envelope, collected []c
 	return last, kept, errNew
 }
 
-// reverify verifies env with its approvals replaced by approvals. A decision of
+// reverify verifies the parsed env with its approvals replaced by approvals; the packet,
+// chain and capabilities are verified as parsed, not re-encoded. A decision of
 // human_review_required consumes no nonce (the pipeline records nonces last), so this is
 // safe to repeat.
 func (g *Gate) reverify(ctx context.Context, env *packet.Envelope, approvals []canonical.Value) *verify.Decision {
 	e := *env
 	e.Approvals = approvals
-	b, err := e.MarshalJSON()
-	if err != nil {
-		re := reason.Wrap(reason.MalformedEnvelope, "re-encoding the envelope with its approvals", err)
-		return &verify.Decision{Decision: verify.Reject, Reason: re.Code, PacketID: env.Packet.PacketID, Detail: re.Error(), Err: re}
-	}
-	return g.v.VerifyAt(ctx, b, g.now())
+	return g.verify(ctx, nil, &e)
 }
+
+// verify is the gate's one call into the pipeline, as of the verifier's clock: the wire
+// envelope data, or the parsed env when it is non-nil.
+func (g *Gate) verify(ctx context.Context, data []byte, env *packet.Envelope) *verify.Decision {
+	return g.v.VerifyRequest(ctx, data, verify.Request{At: g.now(), Envelope: env})
+}
+
+// now reads the verifier's clock.
+func (g *Gate) now() time.Time { return g.v.Now() }

@@ -72,7 +72,7 @@ func TestExpiryCancelsAtOnce(t *testing.T) {
 		}, nil, nil, 900 * time.Second, reason.Expired},
 		{"packet expires_at plus the verifier's grace", func(t *testing.T, f *fixture) []byte {
 			return seal(t, draft(f.alice, f.bob), f.alice.s, nil)
-		}, []verify.Option{verify.WithTimePolicy(packet.TimePolicy{Grace: 20 * time.Second})}, []gate.Option{gate.WithGrace(20 * time.Second)},
+		}, []verify.Option{verify.WithTimePolicy(packet.TimePolicy{Grace: 20 * time.Second})}, nil,
 			920 * time.Second, reason.Expired},
 		{"leaf capability expires first", func(t *testing.T, f *fixture) []byte {
 			_, _, env := f.chained(t, time.Hour, 5*time.Minute)
@@ -103,7 +103,7 @@ func TestExpiryCancelsAtOnce(t *testing.T) {
 				f := newFixture(t)
 				env := c.build(t, f)
 				time.Sleep(30 * time.Second) // the handoff arrives 30 s after it was issued
-				g := gate.New(f.verifier(t, c.vopts...), f.revoked, append([]gate.Option{gate.WithClock(f.clock)}, c.gopts...)...)
+				g := gate.New(f.verifier(t, c.vopts...), f.revoked, c.gopts...)
 				r := start(t, g, t.Context(), env)
 				<-r.started
 				deadline := time.Now().Add(t0.Add(c.deadline).Sub(f.clock())) // the deadline in fake time
@@ -206,7 +206,7 @@ func TestRecheckAfterWatch(t *testing.T) {
 			}
 			revoke(t, f.revoked, kind, id)
 			ran := false
-			d, err := gate.New(v, f.revoked, gate.WithClock(f.clock)).Execute(t.Context(), env, func(context.Context, *verify.Decision) error { ran = true; return nil })
+			d, err := gate.New(v, f.revoked).Execute(t.Context(), env, func(context.Context, *verify.Decision) error { ran = true; return nil })
 			if ran || !d.Accepted() || !errors.Is(err, gate.ErrInvalidated) || codeOf(err) != want {
 				t.Fatalf("ran=%v decision=%s err=%v; want fn not run, ErrInvalidated with %s", ran, d.Reason, err, want)
 			}
@@ -271,7 +271,7 @@ func TestLostStreamFailsClosed(t *testing.T) {
 		f := newFixture(t)
 		l := &lossy{Memory: f.revoked}
 		_, _, env := f.chained(t, time.Hour, time.Hour)
-		r := start(t, gate.New(f.verifier(t), l, gate.WithClock(f.clock)), t.Context(), env)
+		r := start(t, gate.New(f.verifier(t), l), t.Context(), env)
 		<-r.started
 		time.Sleep(time.Minute)
 		lostAt := time.Now()
@@ -293,7 +293,7 @@ func TestStreamLostWhileWaitingIsReplaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
 		l := &lossy{Memory: f.revoked}
-		g := gate.New(f.verifier(t), l, gate.WithClock(f.clock))
+		g := gate.New(f.verifier(t), l)
 		p, env := f.reviewed(t)
 		r := start(t, g, t.Context(), env)
 		synctest.Wait()
@@ -323,7 +323,7 @@ func TestWatchRefusedRejectsBeforeVerifying(t *testing.T) {
 	env := seal(t, draft(f.alice, f.bob), f.alice.s, nil)
 	ran := false
 	fn := func(context.Context, *verify.Decision) error { ran = true; return nil }
-	d, err := gate.New(f.verifier(t), l, gate.WithClock(f.clock)).Execute(t.Context(), env, fn)
+	d, err := gate.New(f.verifier(t), l).Execute(t.Context(), env, fn)
 	if ran || d.Reason != reason.StoreUnavailable || !errors.Is(err, gate.ErrRejected) || !errors.Is(err, revocation.ErrUnavailable) {
 		t.Fatalf("ran=%v decision=%s err=%v", ran, d.Reason, err)
 	}
@@ -384,7 +384,7 @@ func TestRevalidate(t *testing.T) {
 			t.Fatalf("after the leaf expired: %v", err)
 		}
 
-		g2 := gate.New(f.verifier(t), f.revoked, gate.WithClock(func() time.Time { return t0 }))
+		g2 := gate.New(f.verifier(t, verify.WithClock(func() time.Time { return t0 })), f.revoked)
 		if err := g2.Revalidate(t.Context(), d); err != nil {
 			t.Fatalf("as of t0: %v", err)
 		}
@@ -392,7 +392,7 @@ func TestRevalidate(t *testing.T) {
 		if err := g2.Revalidate(t.Context(), d); codeOf(err) != reason.CapabilityRevoked {
 			t.Fatalf("after revoking the root: %v", err)
 		}
-		g3 := gate.New(f.verifier(t), &broken{f.revoked}, gate.WithClock(func() time.Time { return t0 }))
+		g3 := gate.New(f.verifier(t, verify.WithClock(func() time.Time { return t0 })), &broken{f.revoked})
 		if err := g3.Revalidate(t.Context(), d); codeOf(err) != reason.StoreUnavailable {
 			t.Fatalf("store down: %v", err)
 		}
@@ -432,7 +432,7 @@ func TestHandoffsShareOneSubscription(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
 		store := &counting{Memory: f.revoked}
-		g := gate.New(f.verifier(t), store, gate.WithClock(f.clock))
+		g := gate.New(f.verifier(t), store)
 		root1, _, env1 := f.chained(t, time.Hour, time.Hour)
 		_, _, env2 := f.chained(t, time.Hour, time.Hour)
 		env3 := seal(t, draft(f.alice, f.carol), f.alice.s, nil)
@@ -499,7 +499,7 @@ func TestLivenessProbe(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := newFixture(t)
 				store := &flaky{Memory: f.revoked}
-				opts := []gate.Option{gate.WithClock(f.clock)}
+				var opts []gate.Option
 				if interval != gate.DefaultLivenessProbe {
 					opts = append(opts, gate.WithLivenessProbe(interval))
 				}

@@ -80,7 +80,7 @@ because the handoff lapsed; 2 usage error; 3 store unavailable; 4 the command fa
 			if waitApproval < 0 {
 				return usageErr("--wait-approval must not be negative")
 			}
-			g := gate.New(v, revocations, gate.WithGrace(f.grace), gate.WithApprovalWait(waitApproval))
+			g := gate.New(v, revocations, gate.WithApprovalWait(waitApproval))
 			ctx := c.Context()
 			if ctx == nil {
 				ctx = context.Background()
