@@ -1,20 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trusthandoff/trusthandoff-go/approval"
+	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/gate"
+	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/revocation"
 	"github.com/trusthandoff/trusthandoff-go/verify"
@@ -28,6 +32,14 @@ type execResult struct {
 	Invalidated string `json:"invalidated,omitempty"` // reason code that stopped the command
 }
 
+// exitCommandFailed: the handoff was accepted, but the command failed: it exited non-zero,
+// a signal ended it, or it could not be started.
+const exitCommandFailed = 4
+
+// approvalPoll is how often exec, while a handoff waits for approvals, looks at ENVELOPE
+// for approvals added to it.
+const approvalPoll = 200 * time.Millisecond
+
 func execCmd() *cobra.Command {
 	var f verifyFlags
 	var waitApproval, killAfter time.Duration
@@ -35,22 +47,45 @@ func execCmd() *cobra.Command {
 		Use:   "exec [--registry REG] [--state DIR | --redis URL] [flags] ENVELOPE -- COMMAND [ARG...]",
 		Short: "Verify a handoff and run a command under it, stopping the command when the handoff lapses",
 		Long: `Verify ENVELOPE through the whole pipeline (as 'verify' does) and, if it is accepted, run
-COMMAND under it. The command gets SIGTERM (then SIGKILL after --kill-after) the moment the
-packet or any capability in its chain expires, or, with --redis, the moment any of them or
-the sender is revoked on any node (revocations are pushed, not polled). A handoff that
-requires human review waits up to --wait-approval for approvals (attach them with
-'trusthandoff approve' first, or run exec inside a service that submits them).
+COMMAND under it. The command runs in a process group of its own, and exec ends the whole
+group (the command and everything it started) the moment the packet or any capability in
+its chain expires, or, with --redis, the moment any of them or the sender is revoked on any
+node (revocations are pushed, not polled): SIGTERM, then SIGKILL after --kill-after. The
+group is ended the same way when exec gets SIGINT, SIGTERM or SIGHUP, when the command
+exits and leaves processes behind, and when exec itself dies (kill -9 included): a small
+supervisor process watches exec. On Windows the command runs in a job object instead,
+which the system terminates when exec dies. A process that leaves the group on purpose
+(setsid) is out of reach; contain hostile commands with a container or cgroup.
 
-With --state, revocations made while the command runs are not seen (the embedded store is
-single-process and is released before the command starts); use --redis to enforce them.
+A handoff that requires human review waits up to --wait-approval for approvals. While it
+waits, exec re-reads ENVELOPE (which must then be a file) and counts the valid approvals
+found in it: write the output of 'trusthandoff approve' over it (atomically: to a temporary
+file, then rename). The wait holds no lock on the --state directory: exec opens it only
+for each verification, so 'verify' and 'revoke' keep working on it meanwhile, and a
+revocation made during the wait is seen by the next verification.
 
-The command inherits stdin, stdout and stderr, and gets TRUSTHANDOFF_PACKET_ID,
-TRUSTHANDOFF_FROM_AGENT, TRUSTHANDOFF_TO_AGENT and TRUSTHANDOFF_ACTIONS. When it ends,
-exec prints {"decision", "reason", "packet_id", "detail", "ran", "exit_code",
-"invalidated"} on stdout. Exit: 0 the command ran and succeeded; 1 rejected, or stopped
-because the handoff lapsed; 2 usage error; 3 store unavailable; 4 the command failed.`,
+With --state, revocations made while the command runs are not seen (a state directory
+pushes nothing to other processes); use --redis to enforce them.
+
+The command inherits stdin, stdout and stderr (and the terminal's foreground), and gets
+TRUSTHANDOFF_PACKET_ID, TRUSTHANDOFF_FROM_AGENT, TRUSTHANDOFF_TO_AGENT and
+TRUSTHANDOFF_ACTIONS (the packet's allowed_actions as a JSON array, e.g. ["read_tickets"]).
+When it ends, exec prints {"decision", "reason", "packet_id", "detail", "ran",
+"exit_code", "invalidated"} on stdout.
+
+Exit codes:
+  0  the handoff was accepted and the command exited 0
+  1  rejected (the command did not run), or the command was stopped because the handoff
+     lapsed ("invalidated" says why)
+  2  usage error
+  3  store unavailable
+  4  the handoff was accepted but the command failed: it exited non-zero ("exit_code"),
+     a signal ended it (exit_code -1), it could not be started ("ran": false), or exec
+     was interrupted (SIGINT, SIGTERM, SIGHUP) and stopped it`,
 		Example: `  trusthandoff exec --registry reg.json --redis redis://127.0.0.1:6379/0 env.json -- ./summarize.sh
-  trusthandoff exec --registry reg.json approved.json -- python3 agent.py --task refund`,
+  trusthandoff exec --registry reg.json approved.json -- python3 agent.py --task refund
+  trusthandoff exec --registry reg.json --wait-approval 10m env.json -- ./refund.sh &
+  trusthandoff approve --key olga.key --envelope env.json > env.tmp && mv env.tmp env.json`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			if c.ArgsLenAtDash() != 1 {
@@ -59,44 +94,60 @@ because the handoff lapsed; 2 usage error; 3 store unavailable; 4 the command fa
 			if f.maxBytes <= 0 {
 				return usageErr("--max-bytes must be positive")
 			}
+			if waitApproval < 0 {
+				return usageErr("--wait-approval must not be negative")
+			}
+			if killAfter < 0 {
+				return usageErr("--kill-after must not be negative")
+			}
+			if waitApproval > 0 && args[0] == "-" {
+				return usageErr("--wait-approval re-reads ENVELOPE for approvals: give a file, not stdin")
+			}
 			data, err := readInput(c, args[:1], int64(f.maxBytes))
 			if err != nil {
 				return err
 			}
+			onDemand := f.state.redisURL == ""
+			f.state.onDemand = onDemand
 			v, st, closeAudit, err := f.build(c, data)
 			if err != nil {
 				return err
 			}
 			defer closeAudit()
-			var closeOnce sync.Once
-			closeState := func() { closeOnce.Do(func() { st.Close() }) }
-			defer closeState()
+			defer st.Close()
 
 			revocations := st.revocations
-			if f.state.redisURL == "" {
+			if onDemand {
 				fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: with --state, revocations made while the command runs are not seen; use --redis to enforce them")
 				revocations = revocation.NewMemory(revocation.MemoryConfig{})
-			}
-			if waitApproval < 0 {
-				return usageErr("--wait-approval must not be negative")
 			}
 			g := gate.New(v, revocations, gate.WithApprovalWait(waitApproval))
 			ctx := c.Context()
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			// SIGINT/SIGTERM to exec stop the command the same way a lapsed handoff does.
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			// These signals to exec end the command the same way a lapsed handoff does.
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
+
+			feedCtx, stopFeed := context.WithCancel(ctx)
+			defer stopFeed()
+			if waitApproval > 0 {
+				fd := &approvalFeed{g: g, file: args[0], maxBytes: f.maxBytes, wait: waitApproval, stderr: c.ErrOrStderr(), release: func() {}}
+				if onDemand {
+					fd.release = func() { _ = st.Close() }
+				}
+				go fd.run(feedCtx, data)
+			}
 
 			res := execResult{}
 			d, err := g.Execute(ctx, data, func(runCtx context.Context, d *verify.Decision) error {
-				if f.state.redisURL == "" {
-					closeState() // release the single-process store before the command runs
+				stopFeed()
+				if onDemand {
+					_ = st.Close() // the verification is over: release the state directory
 				}
-				res.Ran = true
-				code, err := runCommand(runCtx, d, args[1:], killAfter)
-				res.ExitCode = code
+				started, code, err := runContained(runCtx, argv(c, args), commandEnv(d.Envelope.Packet), killAfter)
+				res.Ran, res.ExitCode = started, code
 				return err
 			})
 			res.Decision = d
@@ -115,6 +166,9 @@ because the handoff lapsed; 2 usage error; 3 store unavailable; 4 the command fa
 			case !res.Decision.Accepted():
 				return decisionExit(res.Decision)
 			case res.ExitCode == nil:
+				if err == nil {
+					err = errors.New("command stopped: exec was interrupted")
+				}
 				return &exitError{code: exitCommandFailed, err: err}
 			case *res.ExitCode != 0:
 				return &exitError{code: exitCommandFailed}
@@ -123,40 +177,138 @@ because the handoff lapsed; 2 usage error; 3 store unavailable; 4 the command fa
 		},
 	}
 	f.register(c)
-	c.Flags().DurationVar(&waitApproval, "wait-approval", 0, "how long a handoff that needs review waits for approvals (0: do not wait)")
-	c.Flags().DurationVar(&killAfter, "kill-after", 5*time.Second, "SIGKILL the command this long after SIGTERM")
+	c.Flags().DurationVar(&waitApproval, "wait-approval", 0, "how long a handoff that needs review waits for approvals added to ENVELOPE (0: do not wait)")
+	c.Flags().DurationVar(&killAfter, "kill-after", 5*time.Second, "SIGKILL what is left of the command's process group this long after SIGTERM")
 	return c
 }
 
-// exitCommandFailed: the handoff was accepted and the command ran, but failed.
-const exitCommandFailed = 4
+// argv is the command after "--".
+func argv(c *cobra.Command, args []string) []string { return args[c.ArgsLenAtDash():] }
 
-// runCommand runs argv until it exits or ctx is cancelled (SIGTERM, then SIGKILL after
-// killAfter). It returns the command's exit code when it exited on its own.
-func runCommand(ctx context.Context, d *verify.Decision, argv []string, killAfter time.Duration) (*int, error) {
-	p := d.Envelope.Packet
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(),
+// commandEnv is exec's environment plus the handoff.
+func commandEnv(p *packet.Packet) []string {
+	return append(os.Environ(),
 		"TRUSTHANDOFF_PACKET_ID="+p.PacketID,
 		"TRUSTHANDOFF_FROM_AGENT="+p.FromAgent,
 		"TRUSTHANDOFF_TO_AGENT="+p.ToAgent,
-		"TRUSTHANDOFF_ACTIONS="+strings.Join(p.Permissions.AllowedActions, ","),
+		"TRUSTHANDOFF_ACTIONS="+actionsJSON(p.Permissions.AllowedActions),
 	)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = killAfter
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		return nil, err // stopped by the gate; the cause is on ctx
+}
+
+// actionsJSON is the JSON array of actions ([] for none), with no HTML escaping: the
+// command parses it as JSON, and an action name may hold any character.
+func actionsJSON(actions []string) string {
+	if actions == nil {
+		actions = []string{}
 	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		code := 0
-		return &code, nil
-	case errors.As(err, &ee):
-		code := ee.ExitCode()
-		return &code, nil
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(actions); err != nil {
+		return "[]" // not reached: strings always encode
 	}
-	return nil, fmt.Errorf("starting %s: %w", argv[0], err)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// approvalFeed delivers to the gate the approvals added to the envelope file while its
+// handoff waits.
+type approvalFeed struct {
+	g        *gate.Gate
+	file     string
+	maxBytes int
+	wait     time.Duration // for the message
+	stderr   io.Writer
+	release  func() // releases the state directory between verifications
+}
+
+// run polls the file until ctx ends. initial is the envelope exec started with: its
+// approvals are already counted.
+func (fd *approvalFeed) run(ctx context.Context, initial []byte) {
+	done := map[string]bool{}   // approvals delivered or refused, by signature
+	warned := map[string]bool{} // malformed approvals reported, by error
+	if env, err := packet.ParseEnvelope(initial, canonical.Limits{MaxBytes: fd.maxBytes}); err == nil {
+		for i := range env.Approvals {
+			if a, err := approval.FromValue(&env.Approvals[i]); err == nil {
+				done[a.Signature] = true
+			}
+		}
+	}
+	var last os.FileInfo
+	retry, told := false, false
+	t := time.NewTicker(approvalPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pend := fd.g.Pending()
+		if len(pend) == 0 {
+			continue // not waiting (yet)
+		}
+		fd.release() // the handoff waits: hold nothing meanwhile
+		if !told {
+			told = true
+			fmt.Fprintf(fd.stderr, "trusthandoff: packet %s needs approval: waiting up to %v for approvals added to %s (packet digest %s)\n",
+				pend[0].PacketID, fd.wait, fd.file, pend[0].PacketDigest)
+		}
+		fi, err := os.Stat(fd.file)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // gone for a moment (being replaced), or a pipe that cannot be re-read
+		}
+		if !retry && last != nil && fi.ModTime().Equal(last.ModTime()) && fi.Size() == last.Size() && os.SameFile(fi, last) {
+			continue
+		}
+		last, retry = fi, false
+		env, err := fd.read()
+		if err != nil {
+			continue // perhaps half written: read again when it changes
+		}
+		for i := range env.Approvals {
+			a, err := approval.FromValue(&env.Approvals[i])
+			if err != nil {
+				if !warned[err.Error()] {
+					warned[err.Error()] = true
+					fmt.Fprintf(fd.stderr, "trusthandoff: warning: %s: an approval is malformed: %v\n", fd.file, err)
+				}
+				continue
+			}
+			if done[a.Signature] {
+				continue
+			}
+			err = fd.g.Submit(ctx, a)
+			fd.release()
+			switch {
+			case err == nil:
+				done[a.Signature] = true
+			case errors.Is(err, gate.ErrNotPending):
+				if a.PacketDigest == pend[0].PacketDigest {
+					retry = true // the handoff is between two verifications: try again
+				} else {
+					done[a.Signature] = true
+					fmt.Fprintf(fd.stderr, "trusthandoff: warning: %s: approval %s is for another packet\n", fd.file, a.ApprovalID)
+				}
+			case ctx.Err() != nil:
+				return
+			default:
+				done[a.Signature] = true
+				fmt.Fprintf(fd.stderr, "trusthandoff: warning: %s: approval %s does not count: %v\n", fd.file, a.ApprovalID, err)
+			}
+		}
+	}
+}
+
+// read reads and parses the envelope file, bounded by maxBytes.
+func (fd *approvalFeed) read() (*packet.Envelope, error) {
+	fh, err := os.Open(fd.file)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, int64(fd.maxBytes)+1))
+	if err != nil {
+		return nil, err
+	}
+	return packet.ParseEnvelope(b, canonical.Limits{MaxBytes: fd.maxBytes})
 }

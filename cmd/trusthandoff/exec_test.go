@@ -18,11 +18,11 @@ func TestExecRunsAcceptedHandoffs(t *testing.T) {
 	w := newWorld(t)
 	out := filepath.Join(w.dir, "ran")
 	env := sign(t, w, "alice", "bob", "--actions", "read_tickets")
-	r := mustTH(t, 0, "", "exec", "--registry", w.reg, "--state", w.state, env, "--", "sh", "-c", `echo "$TRUSTHANDOFF_PACKET_ID $TRUSTHANDOFF_ACTIONS" > `+out)
+	r := mustTH(t, 0, "from stdin", "exec", "--registry", w.reg, "--state", w.state, env, "--", "sh", "-c", `echo "$TRUSTHANDOFF_PACKET_ID $TRUSTHANDOFF_ACTIONS $(cat)" > `+out)
 	res := r.json(t)
 	wantReason(t, res, "ACCEPT", "ok")
 	got, _ := os.ReadFile(out)
-	if res["ran"] != true || !strings.HasSuffix(strings.TrimSpace(string(got)), " read_tickets") || !strings.HasPrefix(string(got), res["packet_id"].(string)) {
+	if res["ran"] != true || res["exit_code"] != float64(0) || strings.TrimSpace(string(got)) != res["packet_id"].(string)+` ["read_tickets"] from stdin` {
 		t.Fatalf("result %v, command wrote %q", res, got)
 	}
 	// the same envelope again: a replay, and the command does not run
@@ -35,6 +35,15 @@ func TestExecRunsAcceptedHandoffs(t *testing.T) {
 	res = mustTH(t, 4, "", "exec", "--registry", w.reg, "--state", w.state, sign(t, w, "alice", "bob"), "--", "sh", "-c", "exit 7").json(t)
 	if res["exit_code"] != float64(7) {
 		t.Fatalf("%v", res)
+	}
+	// a command killed by a signal, and one that cannot be started, are exit 4 too
+	res = mustTH(t, 4, "", "exec", "--registry", w.reg, "--state", w.state, sign(t, w, "alice", "bob"), "--", "sh", "-c", "kill -KILL $$").json(t)
+	if res["ran"] != true || res["exit_code"] != float64(-1) {
+		t.Fatalf("%v", res)
+	}
+	r = mustTH(t, 4, "", "exec", "--registry", w.reg, "--state", w.state, sign(t, w, "alice", "bob"), "--", filepath.Join(w.dir, "no-such-command"))
+	if res := r.json(t); res["ran"] != false || res["exit_code"] != nil || res["decision"] != "ACCEPT" || !strings.Contains(r.stderr, "no-such-command") {
+		t.Fatalf("%v\n%s", res, r.stderr)
 	}
 	// unapproved review: rejected at once with --wait-approval 0 (the default)
 	wantReason(t, mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, sign(t, w, "alice", "bob", "--requires-review"), "--", "true").json(t), "REJECT", "human_review_required")

@@ -23,6 +23,7 @@ type stateFlags struct {
 	redisCAFile       string
 	waitReplicas      int
 	lockWait          time.Duration
+	onDemand          bool // not a flag: exec sets it to hold the directory only while it uses it
 }
 
 func (s *stateFlags) register(c *cobra.Command) {
@@ -78,6 +79,9 @@ func openState(ctx context.Context, f *stateFlags) (*state, error) {
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, unavailable(fmt.Errorf("state directory: %w", err))
+	}
+	if f.onDemand {
+		return openOnDemand(dir, f.lockWait), nil
 	}
 	// Another CLI process may hold the directory for a few milliseconds: wait for it.
 	deadline := time.Now().Add(f.lockWait)
