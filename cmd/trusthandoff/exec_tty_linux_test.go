@@ -44,20 +44,25 @@ func TestExecOnATerminal(t *testing.T) {
 	w := newWorld(t)
 	cases := []struct {
 		name     string
-		command  string
+		command  []string
+		ready    string // the command has started once the terminal shows this readyN times
+		readyN   int
+		prime    string // typed first (the terminal echoes it, then the command may)
 		input    string // typed once the command runs
 		wantCode int
 		wantOut  string
 	}{
-		{"the command reads the terminal", `echo ready; read line; echo "got $line"`, "hello\n", 0, "got hello"},
-		{"^C reaches the command", `echo ready; sleep 300`, "\x03", 4, `"exit_code": -1`},
+		{"the command reads the terminal", []string{"sh", "-c", `echo ready; read line; echo "got $line"`}, "ready", 1, "",
+			"hello\n", 0, "got hello"},
+		// cat, not a shell: a shell may defer a ^C that lands while it forks, and lose it.
+		{"^C reaches the command", []string{"cat"}, "ping", 2, "ping\n", "\x03", 4, `"exit_code": -1`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			master, slave := openPTY(t)
 			defer master.Close()
 			env := sign(t, w, "alice", "bob", "--actions", "read_tickets")
-			cmd := exec.Command(binary, "exec", "--registry", w.reg, "--state", w.state, env, "--", "sh", "-c", c.command)
+			cmd := exec.Command(binary, append([]string{"exec", "--registry", w.reg, "--state", w.state, env, "--"}, c.command...)...)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 			// A session of its own with the terminal as controlling terminal, as a login shell has.
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -83,8 +88,12 @@ func TestExecOnATerminal(t *testing.T) {
 					}
 				}
 			}()
-			seen := func(s string) bool { mu.Lock(); defer mu.Unlock(); return strings.Contains(out.String(), s) }
-			eventually(t, "the command started", 20*time.Second, func() bool { return seen("ready") })
+			count := func(s string) int { mu.Lock(); defer mu.Unlock(); return strings.Count(out.String(), s) }
+			seen := func(s string) bool { return count(s) > 0 }
+			if _, err := io.WriteString(master, c.prime); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the command started", 20*time.Second, func() bool { return count(c.ready) >= c.readyN })
 			if _, err := io.WriteString(master, c.input); err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +102,8 @@ func TestExecOnATerminal(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				mu.Lock()
 				defer mu.Unlock()
-				t.Fatalf("exec did not finish; terminal output:\n%s", out.String())
+				ps, _ := exec.Command("ps", "-o", "pid,ppid,pgid,sid,tpgid,stat,wchan:20,args", "-s", fmt.Sprint(cmd.Process.Pid)).Output()
+				t.Fatalf("exec did not finish; terminal output:\n%s\n%s", out.String(), ps)
 			}
 			if code := cmd.ProcessState.ExitCode(); code != c.wantCode {
 				t.Fatalf("exit %d, want %d", code, c.wantCode)
