@@ -60,7 +60,7 @@ func TestExecActionsAreAJSONArray(t *testing.T) {
 		{"HTML characters are not escaped", []string{"view <b>&amp;</b>"}, `["view <b>&amp;</b>"]`},
 		{"spaces, tabs and newlines", []string{" padded ", "tab\there", "two\nlines"}, ""},
 		{"non-ASCII", []string{"résumé_lookup", "見る", "read_📄", "ｒｅａｄ"}, `["résumé_lookup","見る","read_📄","ｒｅａｄ"]`},
-		{"a JSON-looking action", []string{`["read","write"]`}, ""},
+		{"a JSON-looking action", []string{`["read"]`, `{"a": 1}`}, ""},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -90,6 +90,21 @@ func TestExecActionsAreAJSONArray(t *testing.T) {
 				t.Fatalf("the array spans lines: %q", got)
 			}
 		})
+	}
+}
+
+// An action name with a comma is malformed: no command ever sees it, joined or not.
+func TestExecRefusesCommaActions(t *testing.T) {
+	w := newWorld(t)
+	ran := filepath.Join(w.dir, "ran")
+	for _, actions := range [][]string{{"read,write"}, {"read_tickets", ","}, {`["read","write"]`}} {
+		r := mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, signActions(t, w, actions), "--", "touch", ran)
+		if res := r.json(t); res["reason"] != "malformed_envelope" || res["ran"] != false {
+			t.Fatalf("%q: %v", actions, res)
+		}
+		if _, err := os.Stat(ran); err == nil {
+			t.Fatalf("%q: the command ran", actions)
+		}
 	}
 }
 

@@ -29,6 +29,7 @@ type onDemandState struct {
 
 var (
 	_ replay.Store     = (*onDemandState)(nil)
+	_ replay.Peeker    = (*onDemandState)(nil)
 	_ revocation.Store = (*onDemandState)(nil)
 )
 
@@ -74,6 +75,19 @@ func (s *onDemandState) Record(ctx context.Context, key []byte, expiresAt time.T
 		return err
 	})
 	return fresh, err
+}
+
+// Seen implements replay.Peeker (dry runs).
+func (s *onDemandState) Seen(ctx context.Context, key []byte) (seen bool, err error) {
+	err = s.use(ctx, replay.ErrUnavailable, func(st *state) error {
+		pk, ok := st.replay.(replay.Peeker)
+		if !ok {
+			return fmt.Errorf("%w: the state directory cannot be read without recording", replay.ErrUnavailable)
+		}
+		seen, err = pk.Seen(ctx, key)
+		return err
+	})
+	return seen, err
 }
 
 // Revoked implements revocation.Store.

@@ -66,6 +66,10 @@ func TestExecWaitHoldsNoLock(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWorld(t)
 			env := sign(t, w, "alice", "bob", "--actions", "read_tickets", "--requires-review")
+			orig, err := os.ReadFile(env)
+			if err != nil {
+				t.Fatal(err)
+			}
 			ran := filepath.Join(w.dir, "ran")
 			b := startTH(t, w.dir, "exec", "--registry", w.reg, "--state", w.state, "--state-lock-wait", "300ms",
 				"--wait-approval", "60s", env, "--", "touch", ran)
@@ -88,6 +92,10 @@ func TestExecWaitHoldsNoLock(t *testing.T) {
 			}
 			if _, err := os.Stat(ran); (err == nil) != c.wantRan {
 				t.Fatalf("the command ran: %v, want %v", err == nil, c.wantRan)
+			}
+			if c.wantWhy == "policy_denied" {
+				// The deny was recorded in the state directory: the packet stays denied without it.
+				wantReason(t, w.verify(t, 1, w.write(t, "resent.json", string(orig))), "REJECT", "policy_denied")
 			}
 			if strings.Contains(c.name, "non-approver") && !strings.Contains(r.stderr, "does not count") {
 				t.Fatalf("no warning about the non-approver's approval:\n%s", r.stderr)
