@@ -66,7 +66,7 @@ func TestWaitingFollowsTheVerifiersClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
 		clock := &setClock{t: t0.Add(time.Minute)}
-		v := f.verifier(t, verify.WithClock(clock.now), verify.WithGrace(15 * time.Second))
+		v := f.verifier(t, verify.WithClock(clock.now), verify.WithGrace(15*time.Second))
 		g := gate.New(v, f.revoked)
 		p, env := f.reviewed(t)
 		done := make(chan result, 1)
