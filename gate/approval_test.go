@@ -56,7 +56,7 @@ func TestBlockingApproval(t *testing.T) {
 				if c.threshold > 0 {
 					vopts = append(vopts, verify.WithApprovalThreshold(c.threshold))
 				}
-				g := gate.New(f.verifier(t, vopts...), f.revoked)
+				g := mustGate(t, f.verifier(t, vopts...), f.revoked)
 				p, env := f.reviewed(t)
 				ctx := t.Context()
 				if c.timeout > 0 {
@@ -145,7 +145,7 @@ func TestBlockingApproval(t *testing.T) {
 func TestPendingCountsApprovals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
-		g := gate.New(f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked)
+		g := mustGate(t, f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked)
 		p, env := f.reviewed(t)
 		done := make(chan result, 1)
 		go func() {
@@ -173,7 +173,7 @@ func TestPendingCountsApprovals(t *testing.T) {
 func TestExpiredApprovalIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
-		g := gate.New(f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked)
+		g := mustGate(t, f.verifier(t, verify.WithApprovalThreshold(2)), f.revoked)
 		p, env := f.reviewed(t)
 		done := make(chan result, 1)
 		go func() {

@@ -26,7 +26,7 @@ func benchSetup(b *testing.B, chain bool) (*verify.Verifier, *gate.Gate, []byte)
 	if chain {
 		_, _, env = f.chained(b, time.Hour, time.Hour)
 	}
-	return v, gate.New(v, f.revoked), env
+	return v, mustGate(b, v, f.revoked), env
 }
 
 // BenchmarkExecute compares an accepted handoff through the gate (watch, verify, re-check,

@@ -11,6 +11,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/gate"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
+	"github.com/trusthandoff/trusthandoff-go/revocation"
 	"github.com/trusthandoff/trusthandoff-go/verify"
 )
 
@@ -46,7 +47,7 @@ func TestGateReadsTheVerifiersClockAndGrace(t *testing.T) {
 			f := newFixture(t)
 			clock := &setClock{t: t0.Add(30 * time.Second)}
 			v := f.verifier(t, verify.WithClock(clock.now), verify.WithGrace(c.grace))
-			g := gate.New(v, f.revoked)
+			g := mustGate(t, v, f.revoked)
 			d, err := g.Execute(t.Context(), seal(t, draft(f.alice, f.bob), f.alice.s, nil), func(context.Context, *verify.Decision) error { return nil })
 			if err != nil {
 				t.Fatal(err)
@@ -67,7 +68,7 @@ func TestWaitingFollowsTheVerifiersClock(t *testing.T) {
 		f := newFixture(t)
 		clock := &setClock{t: t0.Add(time.Minute)}
 		v := f.verifier(t, verify.WithClock(clock.now), verify.WithGrace(15*time.Second))
-		g := gate.New(v, f.revoked)
+		g := mustGate(t, v, f.revoked)
 		p, env := f.reviewed(t)
 		done := make(chan result, 1)
 		go func() {
@@ -104,4 +105,25 @@ func TestWaitingFollowsTheVerifiersClock(t *testing.T) {
 			t.Fatalf("%v %v", r.d.Reason, r.err)
 		}
 	})
+}
+
+func TestNewRefusesBadArguments(t *testing.T) {
+	f := newFixture(t)
+	v := f.verifier(t)
+	var nilMem *revocation.Memory
+	for name, build := range map[string]func() (*gate.Gate, error){
+		"nil verifier":            func() (*gate.Gate, error) { return gate.New(nil, f.revoked) },
+		"nil revocation store":    func() (*gate.Gate, error) { return gate.New(v, nil) },
+		"typed nil store":         func() (*gate.Gate, error) { return gate.New(v, nilMem) },
+		"nil option":              func() (*gate.Gate, error) { return gate.New(v, f.revoked, nil) },
+		"negative approval wait":  func() (*gate.Gate, error) { return gate.New(v, f.revoked, gate.WithApprovalWait(-time.Second)) },
+		"negative liveness probe": func() (*gate.Gate, error) { return gate.New(v, f.revoked, gate.WithLivenessProbe(-time.Second)) },
+	} {
+		if g, err := build(); err == nil || g != nil {
+			t.Errorf("%s: New returned (%v, %v), want an error", name, g, err)
+		}
+	}
+	if _, err := mustGate(t, v, f.revoked).Execute(t.Context(), nil, nil); err == nil {
+		t.Error("Execute with a nil fn did not fail")
+	}
 }

@@ -43,7 +43,11 @@ func exampleHandoff(reviewed bool) ([]byte, *packet.Packet, *gate.Gate, *registr
 
 	revocations := revocation.NewMemory(revocation.MemoryConfig{})
 	v, _ := verify.New(reg, replay.NewMemory(replay.MemoryConfig{}), verify.WithRevocations(revocations))
-	return wire, p, gate.New(v, revocations), reg, revocations
+	g, err := gate.New(v, revocations)
+	if err != nil {
+		panic(err)
+	}
+	return wire, p, g, reg, revocations
 }
 
 func ExampleGate_Execute() {

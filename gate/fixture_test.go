@@ -82,7 +82,7 @@ func (f *fixture) verifier(t testing.TB, opts ...verify.Option) *verify.Verifier
 
 // gate returns a gate over the fixture's verifier and revocation store.
 func (f *fixture) gate(t testing.TB, opts ...gate.Option) *gate.Gate {
-	return gate.New(f.verifier(t), f.revoked, opts...)
+	return mustGate(t, f.verifier(t), f.revoked, opts...)
 }
 
 // draft is a valid read packet (900 s window) from one agent to another, issued at t0.
@@ -171,4 +171,14 @@ func codeOf(err error) reason.Code {
 		return re.Code
 	}
 	return ""
+}
+
+// mustGate is gate.New for tests.
+func mustGate(t testing.TB, v *verify.Verifier, revocations revocation.Store, opts ...gate.Option) *gate.Gate {
+	t.Helper()
+	g, err := gate.New(v, revocations, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

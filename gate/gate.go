@@ -30,6 +30,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -69,12 +70,20 @@ type Gate struct {
 }
 
 // Option configures a Gate.
-type Option func(*Gate)
+type Option func(*Gate) error
 
 // WithApprovalWait bounds how long a handoff waits in Execute for approvals (default: until
 // ctx ends or the packet expires). Zero means not at all: a handoff that needs approval and
 // lacks it is rejected at once with human_review_required, as the plain pipeline does.
-func WithApprovalWait(d time.Duration) Option { return func(g *Gate) { g.wait = max(d, 0) } }
+func WithApprovalWait(d time.Duration) Option {
+	return func(g *Gate) error {
+		if d < 0 {
+			return errors.New("gate: negative approval wait")
+		}
+		g.wait = d
+		return nil
+	}
+}
 
 // DefaultLivenessProbe is the default interval of the liveness probe (WithLivenessProbe).
 const DefaultLivenessProbe = 250 * time.Millisecond
@@ -86,23 +95,34 @@ const DefaultLivenessProbe = 250 * time.Millisecond
 // what was missed once it is back); the probe turns such an outage into store_unavailable
 // within one interval. Revocations themselves are always pushed, never polled.
 func WithLivenessProbe(interval time.Duration) Option {
-	return func(g *Gate) { g.watch.probe = max(interval, 0) }
+	return func(g *Gate) error {
+		if interval < 0 {
+			return errors.New("gate: negative liveness probe interval")
+		}
+		g.watch.probe = interval
+		return nil
+	}
 }
 
 // New returns a gate in front of v that learns revocations from revocations. Give v the
 // same store (verify.WithRevocations): the gate watches the store while a handoff runs,
 // the verifier checks it when the handoff arrives. Both arguments are required. The gate
 // uses v's clock and grace (see the package doc).
-func New(v *verify.Verifier, revocations revocation.Store, opts ...Option) *Gate {
-	if v == nil || revocations == nil {
-		panic("gate: New needs a verifier and a revocation store")
+func New(v *verify.Verifier, revocations revocation.Store, opts ...Option) (*Gate, error) {
+	if v == nil || revocations == nil || reflect.ValueOf(revocations).Kind() == reflect.Pointer && reflect.ValueOf(revocations).IsNil() {
+		return nil, errors.New("gate: New needs a verifier and a revocation store")
 	}
 	g := &Gate{v: v, revocations: revocations, wait: -1, waiting: map[string][]*waiter{}}
 	g.watch.store, g.watch.probe = revocations, DefaultLivenessProbe
 	for _, o := range opts {
-		o(g)
+		if o == nil {
+			return nil, errors.New("gate: nil option")
+		}
+		if err := o(g); err != nil {
+			return nil, err
+		}
 	}
-	return g
+	return g, nil
 }
 
 // Execute verifies envelope and runs fn if the handoff is accepted.
@@ -121,7 +141,7 @@ func New(v *verify.Verifier, revocations revocation.Store, opts ...Option) *Gate
 // the call is not run at all.
 func (g *Gate) Execute(ctx context.Context, envelope []byte, fn func(ctx context.Context, h *verify.Decision) error) (*verify.Decision, error) {
 	if fn == nil {
-		panic("gate: Execute with a nil fn")
+		return nil, errors.New("gate: Execute with a nil fn")
 	}
 	// Subscribe before the verification that may accept the handoff: the stream is live
 	// before the re-check that follows acceptance, so no revocation falls between the two;

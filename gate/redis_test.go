@@ -42,7 +42,7 @@ func twoNodes(t *testing.T, f *fixture, srv *redistest.Server) (g *gate.Gate, a,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gate.New(v, a), a, b
+	return mustGate(t, v, a), a, b
 }
 
 // awaitCancel waits (wall clock, bounded) until the running handoff was cancelled and

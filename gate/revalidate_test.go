@@ -103,7 +103,7 @@ func TestExpiryCancelsAtOnce(t *testing.T) {
 				f := newFixture(t)
 				env := c.build(t, f)
 				time.Sleep(30 * time.Second) // the handoff arrives 30 s after it was issued
-				g := gate.New(f.verifier(t, c.vopts...), f.revoked, c.gopts...)
+				g := mustGate(t, f.verifier(t, c.vopts...), f.revoked, c.gopts...)
 				r := start(t, g, t.Context(), env)
 				<-r.started
 				deadline := time.Now().Add(t0.Add(c.deadline).Sub(f.clock())) // the deadline in fake time
@@ -206,7 +206,7 @@ func TestRecheckAfterWatch(t *testing.T) {
 			}
 			revoke(t, f.revoked, kind, id)
 			ran := false
-			d, err := gate.New(v, f.revoked).Execute(t.Context(), env, func(context.Context, *verify.Decision) error { ran = true; return nil })
+			d, err := mustGate(t, v, f.revoked).Execute(t.Context(), env, func(context.Context, *verify.Decision) error { ran = true; return nil })
 			if ran || !d.Accepted() || !errors.Is(err, gate.ErrInvalidated) || codeOf(err) != want {
 				t.Fatalf("ran=%v decision=%s err=%v; want fn not run, ErrInvalidated with %s", ran, d.Reason, err, want)
 			}
@@ -271,7 +271,7 @@ func TestLostStreamFailsClosed(t *testing.T) {
 		f := newFixture(t)
 		l := &lossy{Memory: f.revoked}
 		_, _, env := f.chained(t, time.Hour, time.Hour)
-		r := start(t, gate.New(f.verifier(t), l), t.Context(), env)
+		r := start(t, mustGate(t, f.verifier(t), l), t.Context(), env)
 		<-r.started
 		time.Sleep(time.Minute)
 		lostAt := time.Now()
@@ -293,7 +293,7 @@ func TestStreamLostWhileWaitingIsReplaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
 		l := &lossy{Memory: f.revoked}
-		g := gate.New(f.verifier(t), l)
+		g := mustGate(t, f.verifier(t), l)
 		p, env := f.reviewed(t)
 		r := start(t, g, t.Context(), env)
 		synctest.Wait()
@@ -323,7 +323,7 @@ func TestWatchRefusedRejectsBeforeVerifying(t *testing.T) {
 	env := seal(t, draft(f.alice, f.bob), f.alice.s, nil)
 	ran := false
 	fn := func(context.Context, *verify.Decision) error { ran = true; return nil }
-	d, err := gate.New(f.verifier(t), l).Execute(t.Context(), env, fn)
+	d, err := mustGate(t, f.verifier(t), l).Execute(t.Context(), env, fn)
 	if ran || d.Reason != reason.StoreUnavailable || !errors.Is(err, gate.ErrRejected) || !errors.Is(err, revocation.ErrUnavailable) {
 		t.Fatalf("ran=%v decision=%s err=%v", ran, d.Reason, err)
 	}
@@ -384,7 +384,7 @@ func TestRevalidate(t *testing.T) {
 			t.Fatalf("after the leaf expired: %v", err)
 		}
 
-		g2 := gate.New(f.verifier(t, verify.WithClock(func() time.Time { return t0 })), f.revoked)
+		g2 := mustGate(t, f.verifier(t, verify.WithClock(func() time.Time { return t0 })), f.revoked)
 		if err := g2.Revalidate(t.Context(), d); err != nil {
 			t.Fatalf("as of t0: %v", err)
 		}
@@ -392,7 +392,7 @@ func TestRevalidate(t *testing.T) {
 		if err := g2.Revalidate(t.Context(), d); codeOf(err) != reason.CapabilityRevoked {
 			t.Fatalf("after revoking the root: %v", err)
 		}
-		g3 := gate.New(f.verifier(t, verify.WithClock(func() time.Time { return t0 })), &broken{f.revoked})
+		g3 := mustGate(t, f.verifier(t, verify.WithClock(func() time.Time { return t0 })), &broken{f.revoked})
 		if err := g3.Revalidate(t.Context(), d); codeOf(err) != reason.StoreUnavailable {
 			t.Fatalf("store down: %v", err)
 		}
@@ -432,7 +432,7 @@ func TestHandoffsShareOneSubscription(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
 		store := &counting{Memory: f.revoked}
-		g := gate.New(f.verifier(t), store)
+		g := mustGate(t, f.verifier(t), store)
 		root1, _, env1 := f.chained(t, time.Hour, time.Hour)
 		_, _, env2 := f.chained(t, time.Hour, time.Hour)
 		env3 := seal(t, draft(f.alice, f.carol), f.alice.s, nil)
@@ -504,7 +504,7 @@ func TestLivenessProbe(t *testing.T) {
 					opts = append(opts, gate.WithLivenessProbe(interval))
 				}
 				_, _, env := f.chained(t, time.Hour, time.Hour)
-				r := start(t, gate.New(f.verifier(t), store, opts...), t.Context(), env)
+				r := start(t, mustGate(t, f.verifier(t), store, opts...), t.Context(), env)
 				<-r.started
 				time.Sleep(10 * time.Second) // healthy: the probe does not cancel
 				synctest.Wait()

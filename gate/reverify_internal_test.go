@@ -95,7 +95,10 @@ func TestReverifyVerifiesTheParsedEnvelope(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := New(v, revs)
+			g, err := New(v, revs)
+			if err != nil {
+				t.Fatal(err)
+			}
 			d := g.reverify(t.Context(), env, []canonical.Value{a.Value()})
 			if !d.Accepted() {
 				t.Fatalf("%s: %s", d.Reason, d.Detail)

@@ -121,7 +121,10 @@ Exit codes:
 				fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: with --state, revocations made while the command runs are not seen; use --redis to enforce them")
 				revocations = revocation.NewMemory(revocation.MemoryConfig{})
 			}
-			g := gate.New(v, revocations, gate.WithApprovalWait(waitApproval))
+			g, err := gate.New(v, revocations, gate.WithApprovalWait(waitApproval))
+			if err != nil {
+				return usageErr("%v", err)
+			}
 			ctx := c.Context()
 			if ctx == nil {
 				ctx = context.Background()
