@@ -46,8 +46,9 @@ func execCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "exec [--registry REG] [--state DIR | --redis URL] [flags] ENVELOPE -- COMMAND [ARG...]",
 		Short: "Verify a handoff and run a command under it, stopping the command when the handoff lapses",
-		Long: `Verify ENVELOPE through the whole pipeline (as 'verify' does) and, if it is accepted, run
-COMMAND under it. The command runs in a process group of its own, and exec ends the whole
+		Long: `Verify ENVELOPE through the whole pipeline (as 'verify' does, with the same flags: --policy
+FILE for the receiver's policy, --as AGENT to refuse packets addressed to anyone else) and,
+if it is accepted, run COMMAND under it. The command runs in a process group of its own, and exec ends the whole
 group (the command and everything it started) the moment the packet or any capability in
 its chain expires, or, with --redis, the moment any of them or the sender is revoked on any
 node (revocations are pushed, not polled): SIGTERM, then SIGKILL after --kill-after. The
