@@ -4,7 +4,7 @@
 // The Python reference signs Python-produced JSON, so the encoders here reproduce what
 // CPython's json.dumps and pydantic-core emit for the same values: key order, separators,
 // string escaping and, above all, float spelling (Python repr for json.dumps, ryu-style for
-// pydantic-core). The parser is deliberately stricter than the reference (DESIGN §4):
+// pydantic-core). The parser is deliberately stricter than the reference:
 // duplicate keys, invalid UTF-8, lone surrogates, NaN/Infinity, numbers that overflow a
 // float64 and input deeper than a limit are errors, never silently accepted.
 //

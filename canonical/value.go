@@ -88,7 +88,7 @@ type Limits struct {
 	MaxDepth int // 0 means DefaultMaxDepth
 }
 
-// Default limits (DESIGN §4).
+// Default limits.
 const (
 	DefaultMaxBytes = 1 << 20
 	DefaultMaxDepth = 64

@@ -206,7 +206,7 @@ func revokeCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "revoke [--state DIR | --redis URL] (--capability ID | --agent-id ID)",
 		Short: "Revoke a capability (and everything derived from it) or an agent",
-		Long: `Record a revocation in the state store that 'trusthandoff verify' (and every sidecar sharing
+		Long: `Record a revocation in the state store that 'trusthandoff verify' (and every verifier sharing
 the store) consults. Revoking a capability revokes every capability derived from it; revoking
 an agent revokes its keys and every capability it issued.`,
 		Example: "  trusthandoff revoke --capability 3f2a…\n  trusthandoff revoke --redis redis://127.0.0.1:6379/0 --agent-id agent:abc",
