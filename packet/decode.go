@@ -38,9 +38,7 @@ func ParseEnvelope(data []byte, lim Limits) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	if start, end, ok := memberSpan(data, "packet"); ok {
-		env.Packet.keepWire(data[start:end])
-	}
+	env.Packet.wire, env.Packet.wireIn = data, true
 	return env, nil
 }
 
@@ -90,7 +88,7 @@ func ParsePacket(data []byte, lim Limits) (*Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.keepWire(trimSpace(data))
+	p.wire = data
 	return p, nil
 }
 

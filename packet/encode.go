@@ -90,8 +90,8 @@ func (p *Packet) SigningBytes(dst []byte, r Rule) ([]byte, error) {
 // the reference's spelling (sorted keys, ", " and ": " separators, ASCII escapes, "+00:00"
 // datetimes).
 func (p *Packet) AppendJSON(dst []byte) ([]byte, error) {
-	if p.wire != "" && p.wireHolds() {
-		return append(dst, p.wire...), nil
+	if text, ok := p.wireText(); ok {
+		return append(dst, text...), nil
 	}
 	return wire.append(dst, p)
 }

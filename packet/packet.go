@@ -72,7 +72,11 @@ type Packet struct {
 
 	nullDepth  *Provenance  // its delegation_depth was null or absent on the wire
 	nullReview *Constraints // its requires_human_review was null on the wire
-	wire       string       // the packet's JSON text as received; "" for built packets
+	// wire is the text the packet was decoded from: the packet's own JSON, or (wireIn) an
+	// envelope holding it under "packet". It aliases the caller's input and is only read
+	// when the packet is written again, after wireText re-validates it; nil for built packets.
+	wire   []byte
+	wireIn bool
 }
 
 // Chain is the envelope's unsigned delegation chain. It is informational only: security

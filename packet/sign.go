@@ -81,7 +81,7 @@ func (p *Packet) sign(s identity.Signer, r Rule, rotated bool) error {
 		return fmt.Errorf("packet: signer returned a %d-byte signature", len(sig))
 	}
 	p.Signature = base64.StdEncoding.EncodeToString(sig)
-	p.wire = "" // a new signature: the bytes as received describe another packet
+	p.wire = nil // a new signature: the bytes as received describe another packet
 	return nil
 }
 

@@ -11,16 +11,38 @@ import (
 // rule 0.3.3 the signature covers nested keys in wire order, and a sender's spelling of the
 // same values may differ from ours.
 
-// keepWire records text as p's wire JSON.
-func (p *Packet) keepWire(text []byte) { p.wire = string(text) }
+// The text is located and checked only when the packet is written again (verification
+// never needs it), so keeping it costs the verification path nothing: no copy, no scan.
 
-// wireHolds reports whether p.wire still describes p: whether it decodes to a packet with
-// the same signature and the same rule 0.3.3 bytes (which keep every value, its type and
-// the order of nested keys). A caller that changed a field after decoding gets the field
-// re-encoded, never stale bytes.
-func (p *Packet) wireHolds() bool {
+// wireText returns the packet's JSON text as received, when it still describes p: it
+// decodes to a packet with the same signature and the same rule 0.3.3 bytes (which keep
+// every value, its type and the order of nested keys). A caller that changed a field after
+// decoding, or the buffer it was decoded from, gets the packet re-encoded, never stale bytes.
+func (p *Packet) wireText() ([]byte, bool) {
+	text := p.wire
+	if text == nil {
+		return nil, false
+	}
+	if p.wireIn {
+		start, end, ok := memberSpan(text, "packet")
+		if !ok {
+			return nil, false
+		}
+		text = text[start:end]
+	} else {
+		text = trimSpace(text)
+	}
+	text = bytes.Clone(text) // the caller may change its buffer after this check
+	if !p.wireHolds(text) {
+		return nil, false
+	}
+	return text, true
+}
+
+// wireHolds reports whether text decodes to a packet that is p, as wireText says.
+func (p *Packet) wireHolds(text []byte) bool {
 	// The text was accepted once under the caller's limits; nesting cannot exceed its length.
-	v, err := canonical.Parse([]byte(p.wire), Limits{MaxBytes: len(p.wire), MaxDepth: max(canonical.DefaultMaxDepth, len(p.wire))})
+	v, err := canonical.Parse(text, Limits{MaxBytes: len(text), MaxDepth: max(canonical.DefaultMaxDepth, len(text))})
 	if err != nil {
 		return false
 	}

@@ -99,7 +99,7 @@ func foreignPacket(t *testing.T, context string) (*Packet, string) {
 		t.Fatal(err)
 	}
 	p := env.Packet
-	p.wire = ""
+	p.wire = nil
 	p.Context, p.RiskLevel, p.TTLSeconds = ctx, &risk, &ttl
 	p.Provenance = &Provenance{OriginWorkflow: &origin, DelegationDepth: 1}
 	pemText := identity.PublicKeyPEM(k.Public().(ed25519.PublicKey))
@@ -179,7 +179,7 @@ func TestEnvelopeKeepsForeignSpellings(t *testing.T) {
 			}
 			// The same packet re-encoded (no wire bytes).
 			fresh := *env.Packet
-			fresh.wire = ""
+			fresh.wire = nil
 			re, err := fresh.AppendJSON(nil)
 			if err != nil {
 				t.Fatal(err)
@@ -248,7 +248,7 @@ func TestWireBytesNeverStale(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := packetBytes(t, out)
-			if string(got) == before {
+			if string(got) == string(before) {
 				t.Fatal("the changed packet was written as the bytes received")
 			}
 			q, err := ParsePacket(got, Limits{})
@@ -430,4 +430,55 @@ func FuzzMemberSpan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The kept text aliases the caller's buffer: a caller that reuses the buffer after parsing
+// must get the packet re-encoded, never the new contents of its buffer.
+func TestWireTextSurvivesABufferReused(t *testing.T) {
+	n := 0
+	for _, dir := range []string{"packets_v0.4.0", "packets_v0.3.3"} {
+		for name, v := range loadPacketVectors(t, dir) {
+			if !strings.HasPrefix(name, "valid") {
+				continue
+			}
+			n++
+			t.Run(dir+"/"+name, func(t *testing.T) {
+				buf := []byte(v.WireEnvelopeJSON)
+				env, err := ParseEnvelope(buf, Limits{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, reuse := range []func([]byte){
+					func(b []byte) { clear(b) },
+					func(b []byte) { copy(b, strings.Replace(string(b), "a", "b", -1)) },
+					func(b []byte) { copy(b, `{"packet": {}}`) },
+				} {
+					reuse(buf)
+					out, err := env.MarshalJSON()
+					if err != nil {
+						t.Fatal(err)
+					}
+					again, err := ParseEnvelope(out, Limits{})
+					if err != nil {
+						t.Fatalf("the packet written after the buffer changed does not parse: %v", err)
+					}
+					if _, err := again.Packet.VerifySignature(mustKey(t, again.Packet.PublicKey)); err != nil {
+						t.Fatalf("the packet written after the buffer changed does not verify: %v", err)
+					}
+				}
+			})
+		}
+	}
+	if n == 0 {
+		t.Fatal("no valid vectors found")
+	}
+}
+
+func mustKey(t *testing.T, pemText string) ed25519.PublicKey {
+	t.Helper()
+	k, err := identity.ParsePublicKeyPEM(pemText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
