@@ -174,7 +174,7 @@ func attenuates(parent, child *Capability, inForce *Constraints) error {
 	if child.ExpiresAt.Micros > parent.ExpiresAt.Micros {
 		return esc("outlives its parent (expires_at after the parent's)")
 	}
-	if a, ok := subset(child.Permissions.AllowedActions, parent.Permissions.AllowedActions); !ok {
+	if a, ok := parent.Permissions.Allows(child.Permissions.AllowedActions); !ok {
 		return esc("allowed action %q is not allowed by its parent", a)
 	}
 	if pm := parent.Permissions.MaxToolCalls; pm != nil {
@@ -221,32 +221,6 @@ func constraintsWithin(c, limit *Constraints) string {
 	return ""
 }
 
-// subset reports whether every element of sub is in set, returning the first that is not.
-func subset(sub, set []string) (string, bool) {
-	if len(sub)*len(set) <= 64 {
-	outer:
-		for _, a := range sub {
-			for _, b := range set {
-				if a == b {
-					continue outer
-				}
-			}
-			return a, false
-		}
-		return "", true
-	}
-	m := make(map[string]struct{}, len(set))
-	for _, b := range set {
-		m[b] = struct{}{}
-	}
-	for _, a := range sub {
-		if _, ok := m[a]; !ok {
-			return a, false
-		}
-	}
-	return "", true
-}
-
 // Authorize checks that a packet's permissions lie inside the leaf capability's: every
 // action allowed by the leaf, and maxToolCalls no larger than the leaf's limit (and not
 // nil, i.e. unlimited, under a limit). The error is a *reason.Error with code
@@ -258,7 +232,7 @@ func Authorize(leaf *Capability, actions []string, maxToolCalls *int64) error {
 	if leaf == nil {
 		return deny("no capability")
 	}
-	if a, ok := subset(actions, leaf.Permissions.AllowedActions); !ok {
+	if a, ok := leaf.Permissions.Allows(actions); !ok {
 		return deny("action %q is not allowed by capability %q", a, leaf.CapabilityID)
 	}
 	if lm := leaf.Permissions.MaxToolCalls; lm != nil {

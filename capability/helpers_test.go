@@ -103,7 +103,7 @@ func resign(tb testing.TB, c *Capability, a testAgent) *Capability {
 func clone(c *Capability) *Capability {
 	d := *c
 	d.Permissions = clonePermissions(c.Permissions)
-	d.Constraints = cloneConstraints(c.Constraints)
+	d.Constraints = c.Constraints.Clone()
 	if c.ParentCapabilityID != nil {
 		p := *c.ParentCapabilityID
 		d.ParentCapabilityID = &p

@@ -101,7 +101,7 @@ func WithMaxToolCalls(n int64) Option {
 func WithConstraints(k Constraints) Option {
 	return func(c *issueConfig) error {
 		c.delegateOnly("WithConstraints")
-		c.constraints = cloneConstraints(&k)
+		c.constraints = k.Clone()
 		return nil
 	}
 }
@@ -333,7 +333,7 @@ func build(signer identity.Signer, subject string, perms Permissions, constraint
 		IssuerAgent:   issuer,
 		SubjectAgent:  subject,
 		Permissions:   clonePermissions(perms),
-		Constraints:   cloneConstraints(constraints),
+		Constraints:   constraints.Clone(),
 		IssuedAt:      canonical.TimestampOf(issuedAt.UTC()),
 		ExpiresAt:     canonical.TimestampOf(expiresAt.UTC()),
 		SignatureAlgo: Algorithm,
@@ -387,22 +387,6 @@ func clonePermissions(p Permissions) Permissions {
 	if p.MaxToolCalls != nil {
 		n := *p.MaxToolCalls
 		out.MaxToolCalls = &n
-	}
-	return out
-}
-
-func cloneConstraints(c *Constraints) *Constraints {
-	if c == nil {
-		return nil
-	}
-	out := &Constraints{RequiresHumanReview: c.RequiresHumanReview}
-	if c.MaxRuntimeSeconds != nil {
-		n := *c.MaxRuntimeSeconds
-		out.MaxRuntimeSeconds = &n
-	}
-	if c.DataBoundary != nil {
-		s := *c.DataBoundary
-		out.DataBoundary = &s
 	}
 	return out
 }

@@ -170,7 +170,7 @@ func WithConstraints(k Constraints) BuildOption {
 		if k.MaxRuntimeSeconds != nil && *k.MaxRuntimeSeconds < 0 {
 			return invalid("constraints", "max_runtime_seconds %d is negative", *k.MaxRuntimeSeconds)
 		}
-		c.constraints = cloneConstraints(&k)
+		c.constraints = k.Clone()
 		return nil
 	}
 }
@@ -476,7 +476,7 @@ func applyChain(p *Packet, cfg *buildConfig, issued time.Time) error {
 			p.Permissions.AllowedActions = []string{}
 		}
 	}
-	if a, ok := subset(p.Permissions.AllowedActions, leaf.Permissions.AllowedActions); !ok {
+	if a, ok := leaf.Permissions.Allows(p.Permissions.AllowedActions); !ok {
 		return invalid("permissions.allowed_actions", "action %q is not granted by the capability %q", a, leaf.CapabilityID)
 	}
 	if lm := leaf.Permissions.MaxToolCalls; lm != nil {
@@ -553,28 +553,6 @@ func envelopeOf(p *Packet, links []Link) *Envelope {
 		}
 	}
 	return env
-}
-
-// subset reports whether every element of sub is in set, returning the first that is not.
-func subset(sub, set []string) (string, bool) {
-	if len(sub)*len(set) <= 64 {
-		for _, a := range sub {
-			if !slices.Contains(set, a) {
-				return a, false
-			}
-		}
-		return "", true
-	}
-	m := make(map[string]struct{}, len(set))
-	for _, b := range set {
-		m[b] = struct{}{}
-	}
-	for _, a := range sub {
-		if _, ok := m[a]; !ok {
-			return a, false
-		}
-	}
-	return "", true
 }
 
 // checkUTF8 names the first string field that is not valid UTF-8: it has no JSON
@@ -670,19 +648,6 @@ func optIntValue(n *int64) canonical.Value {
 		return canonical.Value{}
 	}
 	return canonical.Value{Kind: canonical.Int, Str: strconv.FormatInt(*n, 10)}
-}
-
-func cloneConstraints(c *Constraints) *Constraints {
-	out := &Constraints{RequiresHumanReview: c.RequiresHumanReview}
-	if c.MaxRuntimeSeconds != nil {
-		n := *c.MaxRuntimeSeconds
-		out.MaxRuntimeSeconds = &n
-	}
-	if c.DataBoundary != nil {
-		s := *c.DataBoundary
-		out.DataBoundary = &s
-	}
-	return out
 }
 
 // maxAgentIDLen bounds an agent id after its "agent:" prefix.

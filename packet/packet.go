@@ -9,6 +9,7 @@ package packet
 
 import (
 	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"slices"
 )
 
 // Permissions are the actions a packet asks its receiver to perform. Absent on the wire,
@@ -19,6 +20,30 @@ type Permissions struct {
 	MaxToolCalls   *int64 // nil: no limit
 }
 
+// Allows reports whether every one of actions is among p.AllowedActions, and else names
+// the first that is not.
+func (p Permissions) Allows(actions []string) (missing string, ok bool) {
+	set := p.AllowedActions
+	if len(actions)*len(set) <= 64 {
+		for _, a := range actions {
+			if !slices.Contains(set, a) {
+				return a, false
+			}
+		}
+		return "", true
+	}
+	m := make(map[string]struct{}, len(set))
+	for _, b := range set {
+		m[b] = struct{}{}
+	}
+	for _, a := range actions {
+		if _, ok := m[a]; !ok {
+			return a, false
+		}
+	}
+	return "", true
+}
+
 // Constraints bound how the receiver may execute. Absent on the wire, max_runtime_seconds
 // and data_boundary are null and requires_human_review is false (the model's defaults); a
 // requires_human_review of null means false too (see [Packet]).
@@ -26,6 +51,23 @@ type Constraints struct {
 	MaxRuntimeSeconds   *int64
 	DataBoundary        *string
 	RequiresHumanReview bool
+}
+
+// Clone returns a deep copy of c (nil for nil).
+func (c *Constraints) Clone() *Constraints {
+	if c == nil {
+		return nil
+	}
+	out := &Constraints{RequiresHumanReview: c.RequiresHumanReview}
+	if c.MaxRuntimeSeconds != nil {
+		n := *c.MaxRuntimeSeconds
+		out.MaxRuntimeSeconds = &n
+	}
+	if c.DataBoundary != nil {
+		b := *c.DataBoundary
+		out.DataBoundary = &b
+	}
+	return out
 }
 
 // Provenance records where a delegation comes from. Absent on the wire, origin_workflow and
