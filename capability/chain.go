@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 )
 
@@ -14,6 +15,15 @@ type Registry interface {
 	// KeyValid reports whether pub is a registered key of agentID, valid at at (and the
 	// agent not revoked then).
 	KeyValid(agentID string, pub ed25519.PublicKey, at time.Time) bool
+}
+
+// VerifierRegistry is optionally implemented by a Registry that holds a Verifier for each
+// registered key (registry.Registry does). VerifyChain then checks a link's key with
+// ValidKeyVerifier instead of KeyValid, and verifies the link's signature with the
+// returned Verifier (nil: crypto/ed25519). It must answer exactly as KeyValid does, and
+// the Verifier must make exactly crypto/ed25519's decisions for pub.
+type VerifierRegistry interface {
+	ValidKeyVerifier(agentID string, pub ed25519.PublicKey, at time.Time) (identity.Verifier, bool)
 }
 
 // DefaultSkew is how far in the future a capability's issued_at may lie (clock skew).
@@ -109,15 +119,24 @@ func VerifyChain(chain []*Capability, reg Registry, now time.Time, opts ...Verif
 	}
 	// 2. Authenticity: each link is signed by a key registered for its issuer.
 	var buf [1024]byte // the signing bytes of each link in turn; stays on the stack
+	vreg, _ := reg.(VerifierRegistry)
 	for i, c := range chain {
 		pub, sig, err := c.keys()
 		if err != nil {
 			return &reason.Error{Code: reason.CapabilityInvalid, Msg: linkMsg(i, c, "undecodable key or signature"), Err: err}
 		}
-		if !reg.KeyValid(c.IssuerAgent, pub, now) {
+		var ver identity.Verifier
+		valid := false
+		if vreg != nil {
+			ver, valid = vreg.ValidKeyVerifier(c.IssuerAgent, pub, now)
+		} else {
+			valid = reg.KeyValid(c.IssuerAgent, pub, now)
+		}
+		if !valid {
 			return linkError(reason.CapabilityInvalid, i, c, "public_key is not a registered key of issuer %s valid at %s", c.IssuerAgent, now.UTC().Format(time.RFC3339))
 		}
-		if !ed25519.Verify(pub, c.appendJSON(buf[:0], true), sig[:]) {
+		msg := c.appendJSON(buf[:0], true)
+		if ok := ver != nil && ver.Verify(msg, sig[:]) || ver == nil && ed25519.Verify(pub, msg, sig[:]); !ok {
 			return linkError(reason.CapabilityInvalid, i, c, "signature does not verify")
 		}
 	}

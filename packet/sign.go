@@ -106,6 +106,17 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // are the pipeline's job. The error is a *reason.Error (unsupported_algorithm,
 // malformed_envelope or invalid_signature).
 func (p *Packet) VerifySignature(pub ed25519.PublicKey) (Rule, error) {
+	return p.verifySignature(pub, nil)
+}
+
+// VerifySignatureWith is VerifySignature with the Verifier of pub (for instance the
+// precomputed one a registry binding carries; nil means crypto/ed25519). v must verify
+// for pub: the decisions are then exactly those of VerifySignature(pub).
+func (p *Packet) VerifySignatureWith(pub ed25519.PublicKey, v identity.Verifier) (Rule, error) {
+	return p.verifySignature(pub, v)
+}
+
+func (p *Packet) verifySignature(pub ed25519.PublicKey, v identity.Verifier) (Rule, error) {
 	if p.SignatureAlgo != "Ed25519" {
 		return "", reason.New(reason.UnsupportedAlgorithm, fmt.Sprintf("signature_algo %q is not supported (only Ed25519)", p.SignatureAlgo))
 	}
@@ -124,7 +135,7 @@ func (p *Packet) VerifySignature(pub ed25519.PublicKey) (Rule, error) {
 			return "", reason.Wrap(reason.MalformedEnvelope, "packet cannot be canonicalized", err)
 		}
 		*bp = msg
-		if ed25519.Verify(pub, msg, sig) {
+		if ok := v != nil && v.Verify(msg, sig) || v == nil && ed25519.Verify(pub, msg, sig); ok {
 			return r, nil
 		}
 	}

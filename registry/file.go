@@ -158,7 +158,9 @@ func parseKey(v *canonical.Value) (*Key, error) {
 		case "public_key":
 			hasPEM = true
 			if k.PublicKey, err = m.Value.AsString("public_key"); err == nil {
-				k.pub, err = identity.ParsePublicKeyPEM(k.PublicKey)
+				if k.pub, err = identity.ParsePublicKeyPEM(k.PublicKey); err == nil {
+					k.ver, err = identity.NewStdVerifier(k.pub) // SetVerifierFactory may replace it
+				}
 			}
 		case "not_before":
 			k.NotBefore, err = parseTime(&m.Value, m.Key)

@@ -4,6 +4,16 @@
 // A registry is a JSON file (see Load and Save); an in-memory Registry indexes it for the
 // verification hot path, where a key is matched by its exact SPKI PEM text, so no PEM is
 // parsed per verification.
+//
+// Each registered key carries an identity.Verifier, built once when the key is loaded,
+// added or rotated in, and handed to the pipeline in the Binding. The default is the
+// standard library's crypto/ed25519.Verify. SetVerifierFactory swaps in a verifier that
+// precomputes the key, such as fastverify.New, which verifies faster with the same
+// accept/reject decisions:
+//
+//	reg, err := registry.Load(path)
+//	...
+//	err = reg.SetVerifierFactory(fastverify.New)
 package registry
 
 import (
@@ -36,6 +46,7 @@ type Key struct {
 	RotatedAt *time.Time `json:"rotated_at,omitempty"`
 
 	pub ed25519.PublicKey
+	ver identity.Verifier // built from pub by the registry's verifier factory
 }
 
 // Agent is one registered agent.
@@ -50,8 +61,56 @@ func (a *Agent) HasRole(role string) bool { return slices.Contains(a.Roles, role
 
 // Registry is a set of agents. It is safe for concurrent use.
 type Registry struct {
-	mu     sync.RWMutex
-	agents map[string]*Agent
+	mu      sync.RWMutex
+	agents  map[string]*Agent
+	factory identity.VerifierFactory // nil: identity.NewStdVerifier
+}
+
+// SetVerifierFactory makes f build the Verifier of every registered key, now and for the
+// keys Add and Rotate register later; nil restores the standard-library default
+// (identity.NewStdVerifier). Every current key is rebuilt before SetVerifierFactory
+// returns, so verification never pays for the precomputation. If f fails on any key (or
+// returns no verifier) the registry is left unchanged and the error is returned.
+//
+// f must make exactly the accept/reject decisions of crypto/ed25519.Verify (see
+// identity.Verifier); fastverify.New is tested to.
+func (r *Registry) SetVerifierFactory(f identity.VerifierFactory) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	type update struct {
+		k *Key
+		v identity.Verifier
+	}
+	var updates []update
+	for id, a := range r.agents {
+		for _, k := range a.Keys {
+			v, err := buildVerifier(f, k.pub)
+			if err != nil {
+				return fmt.Errorf("registry: agent %s: %w", id, err)
+			}
+			updates = append(updates, update{k, v})
+		}
+	}
+	for _, u := range updates {
+		u.k.ver = u.v
+	}
+	r.factory = f
+	return nil
+}
+
+// buildVerifier runs f (nil: the standard library) on pub.
+func buildVerifier(f identity.VerifierFactory, pub ed25519.PublicKey) (identity.Verifier, error) {
+	if f == nil {
+		f = identity.NewStdVerifier
+	}
+	v, err := f(pub)
+	if err != nil {
+		return nil, fmt.Errorf("verifier for key: %w", err)
+	}
+	if v == nil {
+		return nil, fmt.Errorf("the verifier factory returned no verifier")
+	}
+	return v, nil
 }
 
 // New returns an empty registry.
@@ -71,6 +130,10 @@ func (r *Registry) Add(agentID string, pub ed25519.PublicKey, roles []string, no
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ver, err := buildVerifier(r.factory, pub)
+	if err != nil {
+		return "", fmt.Errorf("registry: %w", err)
+	}
 	if owner := r.ownerOf(pemText); owner != "" && owner != agentID {
 		return "", fmt.Errorf("registry: this key is already registered for agent %s; a key belongs to one agent", owner)
 	}
@@ -90,7 +153,7 @@ func (r *Registry) Add(agentID string, pub ed25519.PublicKey, roles []string, no
 			return agentID, nil
 		}
 	}
-	a.Keys = append(a.Keys, &Key{PublicKey: pemText, NotBefore: notBefore, pub: pub})
+	a.Keys = append(a.Keys, &Key{PublicKey: pemText, NotBefore: notBefore, pub: pub, ver: ver})
 	return agentID, nil
 }
 
@@ -117,6 +180,10 @@ func (r *Registry) Rotate(agentID string, newPub ed25519.PublicKey, at time.Time
 	case owner != "":
 		return fmt.Errorf("registry: this key is already registered for agent %s; a key belongs to one agent", owner)
 	}
+	ver, err := buildVerifier(r.factory, newPub)
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
 	end := at.Add(overlap).UTC()
 	rotated := at.UTC()
 	for _, k := range a.Keys {
@@ -125,7 +192,7 @@ func (r *Registry) Rotate(agentID string, newPub ed25519.PublicKey, at time.Time
 			k.NotAfter = &end
 		}
 	}
-	a.Keys = append(a.Keys, &Key{PublicKey: pemText, NotBefore: &rotated, pub: newPub})
+	a.Keys = append(a.Keys, &Key{PublicKey: pemText, NotBefore: &rotated, pub: newPub, ver: ver})
 	return nil
 }
 
@@ -173,7 +240,10 @@ func (k *Key) validAt(at time.Time) bool {
 
 // Binding is the result of a successful Resolve.
 type Binding struct {
-	PublicKey   ed25519.PublicKey
+	PublicKey ed25519.PublicKey
+	// Verifier verifies signatures by PublicKey: the key's precomputed verifier for a
+	// registered key, nil when there is none (SelfCertified), meaning crypto/ed25519.
+	Verifier    identity.Verifier
 	OverlapUsed bool // the key was rotated out and is inside its overlap window
 }
 
@@ -196,7 +266,7 @@ func (r *Registry) Resolve(agentID, pemText string, at time.Time) (Binding, erro
 		if !k.validAt(at) {
 			return Binding{}, reason.New(reason.PublicKeyMismatch, fmt.Sprintf("the key is registered for %s but not valid at %s", agentID, at.UTC().Format(time.RFC3339)))
 		}
-		return Binding{PublicKey: k.pub, OverlapUsed: k.RotatedAt != nil && !at.Before(*k.RotatedAt)}, nil
+		return Binding{PublicKey: k.pub, Verifier: k.ver, OverlapUsed: k.RotatedAt != nil && !at.Before(*k.RotatedAt)}, nil
 	}
 	return Binding{}, reason.New(reason.PublicKeyMismatch, fmt.Sprintf("public_key is not a registered key of %s", agentID))
 }
@@ -216,6 +286,24 @@ func (r *Registry) KeyValid(agentID string, pub ed25519.PublicKey, at time.Time)
 		}
 	}
 	return false
+}
+
+// ValidKeyVerifier is KeyValid that also returns the key's Verifier (precomputed when
+// the registry has a verifier factory), so that capability links and approvals signed by
+// registered keys verify on the same path as packets.
+func (r *Registry) ValidKeyVerifier(agentID string, pub ed25519.PublicKey, at time.Time) (identity.Verifier, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a := r.agents[agentID]
+	if a == nil || (a.RevokedAt != nil && !at.Before(*a.RevokedAt)) {
+		return nil, false
+	}
+	for _, k := range a.Keys {
+		if k.pub.Equal(pub) && k.validAt(at) {
+			return k.ver, true
+		}
+	}
+	return nil, false
 }
 
 // HasRole reports whether agentID is registered with role.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/identity/fastverify"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/replay"
 	pebblestore "github.com/trusthandoff/trusthandoff-go/store/pebble"
@@ -124,5 +125,75 @@ func BenchmarkPipelinePebble(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "accepted/s")
 		})
+	}
+}
+
+// precomputedFixture is the benchmark fixture with its registry's keys precomputed
+// (fastverify), as the CLI loads registries.
+func precomputedFixture(b *testing.B) *fixture {
+	f, _ := envelopes(b, 1)
+	if err := f.reg.SetVerifierFactory(fastverify.New); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// BenchmarkPipelineMemoryPrecomputed is BenchmarkPipelineMemory with the registry's keys
+// precomputed.
+func BenchmarkPipelineMemoryPrecomputed(b *testing.B) {
+	precomputedFixture(b)
+	defer benchPool.f.reg.SetVerifierFactory(nil)
+	BenchmarkPipelineMemory(b)
+}
+
+// BenchmarkPipelineChain5 is the whole pipeline (precomputed registry) on packets that
+// carry a depth-5 capability chain (mallory → olga → oscar → carol → alice → bob) ending in a
+// grant from the sender alice to the receiver bob: six signatures per packet.
+func BenchmarkPipelineChain5(b *testing.B) {
+	f := precomputedFixture(b)
+	defer f.reg.SetVerifierFactory(nil)
+	const poolSize = 512
+	envs := make([][]byte, poolSize)
+	if _, err := f.reg.Add("", f.mallory.s.Public(), nil, nil); err != nil { // six distinct agents
+		b.Fatal(err)
+	}
+	hops := []agent{f.mallory, f.olga, f.oscar, f.carol, f.alice, f.bob} // root issuer ... leaf subject
+	actions := []string{"read_tickets"}
+	c := f.grant(b, hops[0], hops[1], actions, time.Hour)
+	tokens := []string{c.Token()}
+	for h := 1; h+1 < len(hops); h++ {
+		c = derive(b, c, hops[h], hops[h+1], actions)
+		tokens = append(tokens, c.Token())
+	}
+	for i := range envs {
+		p := draft(f.alice, f.bob)
+		leaf := c.Token()
+		p.CapabilityToken = &leaf
+		envs[i] = seal(b, p, f.alice.s, tokens)
+	}
+	ctx := context.Background()
+	now := t0.Add(time.Second)
+	var v *Verifier
+	fresh := func() {
+		var err error
+		v, err = New(f.reg, replay.NewMemory(replay.MemoryConfig{Now: func() time.Time { return now }}), WithRevocations(f.revoked), WithRequireCapability(), WithMaxDepth(5))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	fresh()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == poolSize {
+			b.StopTimer()
+			fresh()
+			i = 0
+			b.StartTimer()
+		}
+		if d := v.VerifyAt(ctx, envs[i], now); !d.Accepted() {
+			b.Fatalf("%s: %s", d.Reason, d.Detail)
+		}
+		i++
 	}
 }

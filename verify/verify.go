@@ -450,7 +450,7 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, r *Re
 		return reason.New(reason.WrongRecipient, fmt.Sprintf("the packet is addressed to %s, not to %s", p.ToAgent, r.Recipient))
 	}
 	// 3. signature, under either packet rule
-	rule, err := p.VerifySignature(bind.PublicKey)
+	rule, err := p.VerifySignatureWith(bind.PublicKey, bind.Verifier)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/identity/fastverify"
 	"github.com/trusthandoff/trusthandoff-go/registry"
 )
 
@@ -225,6 +226,10 @@ func loadRegistry(path string) (*registry.Registry, error) {
 	}
 	r, err := registry.Load(path)
 	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	// Registered keys are precomputed once: same decisions as crypto/ed25519, faster.
+	if err := r.SetVerifierFactory(fastverify.New); err != nil {
 		return nil, usageErr("%v", err)
 	}
 	return r, nil
