@@ -12,6 +12,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/capability"
 	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/identity/fastverify"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/registry"
@@ -76,58 +77,69 @@ func TestReferenceVectorsWholePipeline(t *testing.T) {
 			t.Fatalf("no packet vectors in testdata/vectors/%s (err %v)", dir, err)
 		}
 		for _, f := range files {
-			name := dir + "/" + filepath.Base(f)
-			t.Run(name, func(t *testing.T) {
-				vec := loadReferenceVector(t, f)
-				now, err := time.Parse(time.RFC3339Nano, vec.Expected.ReferenceNow)
-				if err != nil {
-					t.Fatal(err)
+			for _, precomputed := range []bool{false, true} {
+				name := dir + "/" + filepath.Base(f)
+				label := name + "/stdlib"
+				if precomputed {
+					label = name + "/precomputed"
 				}
-				pub, err := identity.ParsePublicKeyPEM(vec.Signer.PublicKeyPEM)
-				if err != nil {
-					t.Fatal(err)
-				}
-				reg := registry.New()
-				if _, err := reg.Add("", pub, nil, nil); err != nil {
-					t.Fatal(err)
-				}
-				clock := func() time.Time { return now }
-				v, err := New(reg, replay.NewMemory(replay.MemoryConfig{Now: clock}), WithClock(clock))
-				if err != nil {
-					t.Fatal(err)
-				}
-				wire := []byte(vec.WireEnvelopeJSON)
-				d := v.Verify(context.Background(), wire)
-
-				ref := vec.Expected.Middleware
-				want, known := referenceReasons[ref.Reason]
-				if !known {
-					t.Fatalf("reference reason %q has no mapping", ref.Reason)
-				}
-				if (want == reason.OK) != (ref.Decision == Accept) {
-					t.Fatalf("reference decision %s with reason %q", ref.Decision, ref.Reason)
-				}
-				if div, ok := divergences[name]; ok {
-					seen[name] = true
-					if d.Reason != div.want {
-						t.Fatalf("got %s (%s), want the documented divergence %s (%s)", d.Reason, d.Detail, div.want, div.why)
+				t.Run(label, func(t *testing.T) {
+					vec := loadReferenceVector(t, f)
+					now, err := time.Parse(time.RFC3339Nano, vec.Expected.ReferenceNow)
+					if err != nil {
+						t.Fatal(err)
 					}
-					return
-				}
-				if d.Reason != want {
-					t.Fatalf("got %s %s (%s), the reference decided %s (%q)", d.Decision, d.Reason, d.Detail, ref.Decision, ref.Reason)
-				}
-				if !d.Accepted() {
-					return
-				}
-				if d.Rule != folder.rule {
-					t.Errorf("verified under rule %s, want %s", d.Rule, folder.rule)
-				}
-				// The same bytes again are a replay: the accepted packet spent its nonce.
-				if d2 := v.Verify(context.Background(), wire); d2.Reason != reason.ReplayDetected {
-					t.Errorf("second delivery: got %s, want replay_detected", d2.Reason)
-				}
-			})
+					pub, err := identity.ParsePublicKeyPEM(vec.Signer.PublicKeyPEM)
+					if err != nil {
+						t.Fatal(err)
+					}
+					reg := registry.New()
+					if _, err := reg.Add("", pub, nil, nil); err != nil {
+						t.Fatal(err)
+					}
+					if precomputed { // the same decisions with the keys precomputed
+						if err := reg.SetVerifierFactory(fastverify.New); err != nil {
+							t.Fatal(err)
+						}
+					}
+					clock := func() time.Time { return now }
+					v, err := New(reg, replay.NewMemory(replay.MemoryConfig{Now: clock}), WithClock(clock))
+					if err != nil {
+						t.Fatal(err)
+					}
+					wire := []byte(vec.WireEnvelopeJSON)
+					d := v.Verify(context.Background(), wire)
+
+					ref := vec.Expected.Middleware
+					want, known := referenceReasons[ref.Reason]
+					if !known {
+						t.Fatalf("reference reason %q has no mapping", ref.Reason)
+					}
+					if (want == reason.OK) != (ref.Decision == Accept) {
+						t.Fatalf("reference decision %s with reason %q", ref.Decision, ref.Reason)
+					}
+					if div, ok := divergences[name]; ok {
+						seen[name] = true
+						if d.Reason != div.want {
+							t.Fatalf("got %s (%s), want the documented divergence %s (%s)", d.Reason, d.Detail, div.want, div.why)
+						}
+						return
+					}
+					if d.Reason != want {
+						t.Fatalf("got %s %s (%s), the reference decided %s (%q)", d.Decision, d.Reason, d.Detail, ref.Decision, ref.Reason)
+					}
+					if !d.Accepted() {
+						return
+					}
+					if d.Rule != folder.rule {
+						t.Errorf("verified under rule %s, want %s", d.Rule, folder.rule)
+					}
+					// The same bytes again are a replay: the accepted packet spent its nonce.
+					if d2 := v.Verify(context.Background(), wire); d2.Reason != reason.ReplayDetected {
+						t.Errorf("second delivery: got %s, want replay_detected", d2.Reason)
+					}
+				})
+			}
 		}
 	}
 	for name := range divergences {
