@@ -187,6 +187,15 @@ func FromValue(v *canonical.Value) (*Approval, error) {
 	return a, nil
 }
 
+// VerifierRegistry is optionally implemented by a Registry that holds a Verifier for each
+// registered key (registry.Registry does): Verify then checks the key with
+// ValidKeyVerifier, which must answer exactly as KeyValid does, and verifies the signature
+// with the returned Verifier (nil: crypto/ed25519), which must decide exactly as
+// crypto/ed25519 does.
+type VerifierRegistry interface {
+	ValidKeyVerifier(agentID string, pub ed25519.PublicKey, at time.Time) (identity.Verifier, bool)
+}
+
 // Registry is what approval verification needs from the agent registry.
 type Registry interface {
 	KeyValid(agentID string, pub ed25519.PublicKey, at time.Time) bool
@@ -212,10 +221,28 @@ func Verify(a *Approval, digest [32]byte, reg Registry, now time.Time, skew time
 		return invalid("bad public key")
 	}
 	sig, err := packet.SignatureBytes(a.Signature)
-	if err != nil || !ed25519.Verify(pub, a.SigningBytes(), sig) {
+	if err != nil {
 		return invalid("signature does not verify")
 	}
-	if !reg.KeyValid(a.Approver, pub, now) {
+	// A registry that holds a verifier per key (precomputed) verifies with it; the key
+	// check is the same either way.
+	var ver identity.Verifier
+	valid := false
+	if vr, ok := reg.(VerifierRegistry); ok {
+		ver, valid = vr.ValidKeyVerifier(a.Approver, pub, now)
+	} else {
+		valid = reg.KeyValid(a.Approver, pub, now)
+	}
+	ok := false
+	if ver != nil {
+		ok = ver.Verify(a.SigningBytes(), sig)
+	} else {
+		ok = ed25519.Verify(pub, a.SigningBytes(), sig)
+	}
+	if !ok {
+		return invalid("signature does not verify")
+	}
+	if !valid {
 		return invalid("key is not a registered, valid key of " + a.Approver)
 	}
 	if !reg.HasRole(a.Approver, RoleApprover) {

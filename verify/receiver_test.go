@@ -12,6 +12,8 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/approval"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/capability"
+	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/identity/fastverify"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/registry"
@@ -519,3 +521,28 @@ func (r aliasRegistry) KeyValid(id string, pub ed25519.PublicKey, at time.Time) 
 }
 
 func (r aliasRegistry) HasRole(id, role string) bool { return r.Registry.HasRole(r.id(id), role) }
+
+func (r aliasRegistry) ValidKeyVerifier(id string, pub ed25519.PublicKey, at time.Time) (identity.Verifier, bool) {
+	return r.Registry.ValidKeyVerifier(r.id(id), pub, at)
+}
+
+// Approvals verify through the registry's precomputed keys with the same decisions.
+func TestApprovalsWithPrecomputedKeys(t *testing.T) {
+	f := newFixture(t)
+	if err := f.reg.SetVerifierFactory(fastverify.New); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p := f.reviewed(t)
+	good := f.approve(t, f.olga, p, approval.Approve)
+	bad := *good
+	sig, _ := base64.StdEncoding.DecodeString(bad.Signature)
+	sig[5] ^= 1
+	bad.Signature = base64.StdEncoding.EncodeToString(sig)
+	if d := f.verifier(t).VerifyRequest(ctx, envelope(t, p, nil, &bad), Request{At: t0.Add(time.Second), DryRun: true}); d.Reason != reason.ApprovalInvalid {
+		t.Fatalf("a forged approval with precomputed keys: %s", d.Reason)
+	}
+	if d := f.verifier(t).VerifyAt(ctx, envelope(t, p, nil, good), t0.Add(time.Second)); !d.Accepted() {
+		t.Fatalf("a valid approval with precomputed keys: %s (%s)", d.Reason, d.Detail)
+	}
+}
