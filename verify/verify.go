@@ -122,7 +122,7 @@ type Verifier struct {
 	reg        Registry
 	replay     ReplayStore
 	revoked    RevocationStore
-	denies     DenyStore // where a signed deny is remembered; nil: in memory
+	denies     DenyStore // where a signed deny is remembered: revoked, which must record them
 	recipient  string
 	actions    ActionPolicy
 	sink       audit.Sink
@@ -173,12 +173,12 @@ func New(reg Registry, replay ReplayStore, opts ...Option) (*Verifier, error) {
 		// Denies must stick even without a shared store: remember them in this process.
 		m := revocation.NewMemory(revocation.MemoryConfig{Now: v.now})
 		v.revoked, v.denies = m, m
-	} else if v.denies == nil {
-		if ds, ok := v.revoked.(DenyStore); ok {
-			v.denies = ds
-		} else {
+	} else {
+		ds, ok := v.revoked.(DenyStore)
+		if !ok {
 			return nil, errors.New("verify: the revocation store cannot record denies (it needs a Revoke method)")
 		}
+		v.denies = ds
 	}
 	return v, nil
 }
