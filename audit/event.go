@@ -22,6 +22,11 @@ const (
 	ReplayDetected     = "replay_detected"
 	ApprovalRecorded   = "approval_recorded"
 	Revocation         = "revocation"
+	WrongRecipient     = "wrong_recipient"  // a packet delivered to a verifier it is not addressed to
+	ApprovalDenied     = "approval_denied"  // a signed deny recorded: the packet is vetoed
+	ReceiptAccepted    = "receipt_accepted" // an execution receipt verified
+	ReceiptRejected    = "receipt_rejected" // an execution receipt refused
+	RegistryChange     = "registry_change"  // an agent added, rotated or revoked
 )
 
 // Event is one audit record. The first six fields are the reference's; Payload carries the
