@@ -178,8 +178,8 @@ of the first record that is edited, missing or out of place).
 Exit codes: 0 intact; 1 broken (a record edited, deleted, inserted, reordered, cut short,
 a line over 16 MiB, which no writer produces: every field taken from input is stored
 bounded; records cut off; a checkpoint missing, not signed by the log key, or not
-matching); 2 LOG (or CP) is missing or not a regular file, or no log key; 3 LOG cannot be
-locked or read.`,
+matching); 2 LOG (or CP) is missing or not a regular file, or no log key;
+3 LOG cannot be locked or read.`,
 		Example: `  trusthandoff audit verify /var/log/trusthandoff/audit.jsonl
   trusthandoff audit verify audit.jsonl --checkpoint saved.checkpoint --log-key "$(cat audit.vkey)"`,
 		Args: cobra.ExactArgs(1),
