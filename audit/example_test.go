@@ -52,3 +52,13 @@ func ExampleOpenFile() {
 	fmt.Println(n, err)
 	// Output: 2 <nil>
 }
+
+// The stdout sink writes the reference's JSONL shape, one bounded event per line.
+func ExampleNewWriterSink() {
+	sink := audit.NewWriterSink(os.Stdout)
+	ev := audit.Event{EventID: "ev-1", EventType: audit.PacketAccepted, Timestamp: time.Unix(0, 0).UTC(), Payload: map[string]any{"packet_id": "p-1"}}
+	if err := sink.Emit(context.Background(), ev); err != nil {
+		fmt.Println(err) // wraps audit.ErrUnavailable, now and for every later event
+	}
+	// Output: {"event_id":"ev-1","event_type":"packet_accepted","timestamp":"1970-01-01T00:00:00Z","producer_id":"","correlation_id":"","idempotency_key":"","payload":{"packet_id":"p-1"}}
+}

@@ -24,7 +24,7 @@ before) over which a Merkle tree (RFC 6962) is kept; LOG.checkpoint beside it ho
 latest checkpoint of that tree (C2SP tlog-checkpoint) signed by the log key LOG.key (a
 note signer key, created with mode 0600 on first use).`,
 	}
-	c.AddCommand(auditVerifyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd())
+	c.AddCommand(auditVerifyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd(), auditCollectCmd())
 	return c
 }
 
