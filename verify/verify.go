@@ -64,7 +64,22 @@ type Decision struct {
 	Digest   [32]byte                 `json:"-"` // sha256 of the packet's signed bytes
 	Err      error                    `json:"-"` // the failure, for errors.Is/As
 	AuditErr error                    `json:"-"` // the audit sink's failure, if any
+
+	// For the audit event: how a human's deny rejected the packet, and whom the verifier
+	// served.
+	deny      denyKind
+	recipient string
 }
+
+// denyKind says how a human's deny rejected a packet: by a deny attached to the envelope,
+// or by a deny recorded earlier (the packet resent without it).
+type denyKind uint8
+
+const (
+	noDeny denyKind = iota
+	denyAttached
+	denyRecorded
+)
 
 // Accepted reports whether the decision is ACCEPT.
 func (d *Decision) Accepted() bool { return d.Decision == Accept }
@@ -403,7 +418,7 @@ func (v *Verifier) VerifyRequest(ctx context.Context, data []byte, r Request) *D
 	if r.Recipient == "" {
 		r.Recipient = v.recipient
 	}
-	d := &Decision{DryRun: r.DryRun}
+	d := &Decision{DryRun: r.DryRun, recipient: r.Recipient}
 	err := v.verify(ctx, data, now, &r, d)
 	v.decide(d, err)
 	if aerr := v.emit(ctx, d, now); aerr != nil {
@@ -484,7 +499,7 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, r *Re
 		return err
 	}
 	replayKey := ReplayKey(bind.PublicKey, p.Nonce)
-	if err := v.checkDenied(ctx, replayKey); err != nil {
+	if err := v.checkDenied(ctx, replayKey, d); err != nil {
 		return err
 	}
 	if err := v.checkApprovals(ctx, env, d.Digest, now, r.DryRun, replayKey, d); err != nil {
@@ -741,6 +756,7 @@ func (v *Verifier) checkApprovals(ctx context.Context, env *packet.Envelope, dig
 					return reason.Wrap(reason.StoreUnavailable, "recording the deny", err)
 				}
 			}
+			d.deny = denyAttached
 			return reason.New(reason.PolicyDenied, "denied by approver "+a.Approver)
 		}
 		if !ids[a.Approver] && !keys[a.PublicKey] {
@@ -760,12 +776,13 @@ func (v *Verifier) checkApprovals(ctx context.Context, env *packet.Envelope, dig
 }
 
 // checkDenied rejects a packet a human has denied, even when it is resent without the deny.
-func (v *Verifier) checkDenied(ctx context.Context, replayKey []byte) error {
+func (v *Verifier) checkDenied(ctx context.Context, replayKey []byte, d *Decision) error {
 	e, denied, err := v.revoked.Revoked(ctx, revocation.KindDenied, hex.EncodeToString(replayKey))
 	if err != nil {
 		return reason.Wrap(reason.StoreUnavailable, "revocation store unavailable", err)
 	}
 	if denied {
+		d.deny = denyRecorded
 		return reason.New(reason.PolicyDenied, "a human approver denied this packet at "+e.At.UTC().Format(time.RFC3339))
 	}
 	return nil
@@ -849,6 +866,12 @@ func (v *Verifier) decide(d *Decision, err error) {
 }
 
 // emit records the decision's audit events and returns the first failure.
+//
+// Every decision yields packet_accepted or packet_rejected (the reference's types), then,
+// as they apply: replay_detected, capability_stale (a link expired or revoked),
+// wrong_recipient, approval_denied, and for an accepted handoff one event per flag
+// (token_overlap_used, ai_generated_payload). All of a decision's events share one payload
+// (see eventPayload), so a reader of any one of them has the whole story.
 func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) error {
 	if v.sink == audit.Discard() {
 		return nil
@@ -857,24 +880,18 @@ func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) error {
 	if !d.Accepted() {
 		typ = audit.PacketRejected
 	}
-	payload := map[string]any{"packet_id": d.PacketID, "decision": d.Decision, "reason": string(d.Reason), "detail": d.Detail}
-	if p := d.packet(); p != nil {
-		payload["from_agent"], payload["to_agent"], payload["nonce"] = p.FromAgent, p.ToAgent, p.Nonce
-		payload["actions"] = p.Permissions.AllowedActions
-		if p.CapabilityToken != nil && len(d.Chain) > 0 {
-			ids := make([]string, len(d.Chain))
-			for i, c := range d.Chain {
-				ids[i] = c.CapabilityID
-			}
-			payload["capability_ids"] = ids
-		}
-	}
+	payload := v.eventPayload(d)
 	events := []string{typ}
-	if d.Reason == reason.ReplayDetected {
+	switch d.Reason {
+	case reason.ReplayDetected:
 		events = append(events, audit.ReplayDetected)
-	}
-	if d.Reason == reason.CapabilityExpired || d.Reason == reason.CapabilityRevoked {
+	case reason.CapabilityExpired, reason.CapabilityRevoked:
 		events = append(events, audit.CapabilityStale)
+	case reason.WrongRecipient:
+		events = append(events, audit.WrongRecipient)
+	}
+	if d.deny != noDeny {
+		events = append(events, audit.ApprovalDenied)
 	}
 	if d.Accepted() {
 		events = append(events, d.Flags...)
@@ -889,6 +906,138 @@ func (v *Verifier) emit(ctx context.Context, d *Decision, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// maxClaimedLinks bounds the capability tokens a rejected envelope's event decodes to name
+// them: an envelope may carry any number, and naming them must stay cheap.
+const maxClaimedLinks = 8
+
+// maxEventApprovals bounds the approvals an event names.
+const maxEventApprovals = 16
+
+// eventPayload is what a decision's audit events carry: enough for forensics without the
+// envelope. The keys (spec/sentinel.md lists them) are:
+//
+//   - packet_id, decision, reason, detail: always;
+//   - from_agent, to_agent, nonce, task_id, actions, issued_at, expires_at, chain_depth
+//     (the deepest delegation the envelope claims: capability links, signed
+//     provenance.delegation_depth, unsigned chain hops), requires_review; max_tool_calls
+//     and risk_level when set: whenever the envelope parsed, whether or not its claims
+//     verified;
+//   - capability_ids: the verified chain, root first; capability_ids_claimed: the ids of
+//     the links a rejected envelope carried, decoded but not verified;
+//   - signing_rule and packet_digest (lowercase hex, what approvals name) once the
+//     signature verified;
+//   - approvals: [{approval_id, approver, decision}] as attached (verified only when the
+//     decision is ACCEPT);
+//   - denied: "attached" (a deny in the envelope) or "recorded" (a packet denied earlier,
+//     resent) when a human's deny rejected it;
+//   - recipient: the agent the verifier served, when it binds one;
+//   - flags; dry_run: true for a dry run (which consumed no nonce).
+func (v *Verifier) eventPayload(d *Decision) map[string]any {
+	payload := map[string]any{"packet_id": d.PacketID, "decision": d.Decision, "reason": string(d.Reason), "detail": d.Detail}
+	if len(d.Flags) > 0 {
+		payload["flags"] = slices.Clone(d.Flags)
+	}
+	if d.DryRun {
+		payload["dry_run"] = true
+	}
+	p := d.packet()
+	if p == nil {
+		return payload
+	}
+	env := d.Envelope
+	payload["from_agent"], payload["to_agent"], payload["nonce"] = p.FromAgent, p.ToAgent, p.Nonce
+	payload["task_id"] = p.TaskID
+	payload["actions"] = p.Permissions.AllowedActions
+	if p.Permissions.MaxToolCalls != nil {
+		payload["max_tool_calls"] = *p.Permissions.MaxToolCalls
+	}
+	if p.RiskLevel != nil {
+		payload["risk_level"] = *p.RiskLevel
+	}
+	if !p.IssuedAt.IsZero() {
+		payload["issued_at"] = p.IssuedAt.Time().Format(time.RFC3339Nano)
+	}
+	if !p.ExpiresAt.IsZero() {
+		payload["expires_at"] = p.ExpiresAt.Time().Format(time.RFC3339Nano)
+	}
+	payload["requires_review"] = p.Constraints != nil && p.Constraints.RequiresHumanReview
+	payload["chain_depth"] = claimedDepth(env)
+	if len(d.Chain) > 0 {
+		ids := make([]string, len(d.Chain))
+		for i, c := range d.Chain {
+			ids[i] = c.CapabilityID
+		}
+		payload["capability_ids"] = ids
+	} else if ids := v.claimedCapabilities(env); len(ids) > 0 {
+		payload["capability_ids_claimed"] = ids
+	}
+	if d.Rule != "" {
+		payload["signing_rule"] = string(d.Rule)
+		digest := d.Digest
+		if digest == ([32]byte{}) {
+			digest, _ = approval.Digest(p, d.Rule) // it verified under d.Rule, so it encodes
+		}
+		payload["packet_digest"] = hex.EncodeToString(digest[:])
+	}
+	if len(env.Approvals) > 0 {
+		var as []any
+		for i := range env.Approvals[:min(len(env.Approvals), maxEventApprovals)] {
+			a, err := approval.FromValue(&env.Approvals[i])
+			if err != nil {
+				as = append(as, map[string]any{"malformed": true})
+				continue
+			}
+			as = append(as, map[string]any{"approval_id": a.ApprovalID, "approver": a.Approver, "decision": a.Decision})
+		}
+		payload["approvals"] = as
+	}
+	switch d.deny {
+	case denyAttached:
+		payload["denied"] = "attached"
+	case denyRecorded:
+		payload["denied"] = "recorded"
+	}
+	if d.recipient != "" {
+		payload["recipient"] = d.recipient
+	}
+	return payload
+}
+
+// claimedDepth is the deepest delegation an envelope claims, signed or not: the forensic
+// view (checkDepth decides on signed data).
+func claimedDepth(env *packet.Envelope) int64 {
+	var depth int64
+	switch {
+	case len(env.Capabilities) > 0:
+		depth = int64(len(env.Capabilities))
+	case env.Packet.CapabilityToken != nil:
+		depth = 1
+	}
+	if pr := env.Packet.Provenance; pr != nil {
+		depth = max(depth, pr.DelegationDepth)
+	}
+	if env.Chain != nil {
+		depth = max(depth, int64(len(env.Chain.Hops))-1)
+	}
+	return depth
+}
+
+// claimedCapabilities names the capability links an envelope carries, decoding at most
+// maxClaimedLinks of them without verifying them.
+func (v *Verifier) claimedCapabilities(env *packet.Envelope) []string {
+	tokens := env.Capabilities
+	if len(tokens) == 0 && env.Packet.CapabilityToken != nil {
+		tokens = []string{*env.Packet.CapabilityToken}
+	}
+	var ids []string
+	for _, tok := range tokens[:min(len(tokens), maxClaimedLinks)] {
+		if c, err := capability.DecodeToken(tok, v.limits); err == nil {
+			ids = append(ids, c.CapabilityID)
+		}
+	}
+	return ids
 }
 
 func (d *Decision) packet() *packet.Packet {
