@@ -180,7 +180,9 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestParseEnvelopeErrorKeepsReason(t *testing.T) {
-	data := sampleBundle(t, func(m map[string]string) { m["envelope"] = strings.Replace(m["envelope"], `{`, `{"trusted": true, `, 1) })
+	data := sampleBundle(t, func(m map[string]string) {
+		m["envelope"] = strings.Replace(m["envelope"], `{`, `{"trusted": true, `, 1)
+	})
 	_, err := bundle.Parse(data, bundle.Limits{})
 	if reason.Of(err, "") != reason.MalformedEnvelope {
 		t.Fatalf("the envelope's reason code is lost: %v", err)
