@@ -38,6 +38,31 @@ const (
 	WrongRecipient       Code = "wrong_recipient"
 )
 
+// Receipt codes: the reasons an execution receipt (package receipt) is refused beyond the
+// pipeline's own codes, which receipts reuse where they mean the same thing
+// (malformed_envelope, unknown_agent, public_key_mismatch, agent_revoked,
+// invalid_signature, issued_in_future, expired, replay_detected, store_unavailable).
+const (
+	// ReceiptPacketMismatch: the receipt names another packet (digest or packet id).
+	ReceiptPacketMismatch Code = "receipt_packet_mismatch"
+	// WrongExecutor: the receipt's executor is not the packet's to_agent.
+	WrongExecutor Code = "wrong_executor"
+	// ExecutionOutsideValidity: the execution started before the packet was issued or
+	// finished after it expired, or finished before it started.
+	ExecutionOutsideValidity Code = "execution_outside_validity"
+	// OutcomeMismatch: the outcome (or reason) given to the verifier is not the one the
+	// receipt hashes.
+	OutcomeMismatch Code = "outcome_mismatch"
+	// DependencyInvalid: a receipt named in depends_on is missing or does not verify.
+	DependencyInvalid Code = "dependency_invalid"
+)
+
+// ReceiptCodes returns the receipt codes, in the order of the published list (a new slice
+// on each call).
+func ReceiptCodes() []Code {
+	return []Code{ReceiptPacketMismatch, WrongExecutor, ExecutionOutsideValidity, OutcomeMismatch, DependencyInvalid}
+}
+
 // All returns every code except OK, in the order of the published list (a new slice on
 // each call: the list is API, not shared state).
 func All() []Code {
@@ -51,12 +76,17 @@ func All() []Code {
 	}
 }
 
-// Known reports whether c is OK or one of All.
+// Known reports whether c is OK, one of All or one of ReceiptCodes.
 func Known(c Code) bool {
 	if c == OK {
 		return true
 	}
 	for _, k := range All() {
+		if k == c {
+			return true
+		}
+	}
+	for _, k := range ReceiptCodes() {
 		if k == c {
 			return true
 		}

@@ -41,3 +41,22 @@ func TestOf(t *testing.T) {
 		t.Fatalf("Wrap: %v", e)
 	}
 }
+
+func TestReceiptCodes(t *testing.T) {
+	seen := map[Code]bool{}
+	for _, c := range All() {
+		seen[c] = true
+	}
+	for _, c := range ReceiptCodes() {
+		if seen[c] {
+			t.Errorf("receipt code %s is also a pipeline code", c)
+		}
+		seen[c] = true
+		if !Known(c) {
+			t.Errorf("Known(%s) is false", c)
+		}
+	}
+	if Known("receipt_ok") || Known("") {
+		t.Error("Known accepts an unknown code")
+	}
+}
