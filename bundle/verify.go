@@ -323,7 +323,8 @@ func (w *walker) step(ctx context.Context, i int) {
 	}
 
 	// The handoff, as its receiver verified it then (without spending anything).
-	d := w.v.VerifyRequest(ctx, nil, verify.Request{At: sr.At, DryRun: true, Envelope: env})
+	// Each step is verified as its own receiver would have: bound to its to_agent.
+	d := w.v.VerifyRequest(ctx, nil, verify.Request{At: sr.At, DryRun: true, Envelope: env, Recipient: p.ToAgent})
 	sr.Decision, sr.Reason, sr.Flags = d.Decision, d.Reason, d.Flags
 	for _, c := range d.Chain {
 		sr.Capability = append(sr.Capability, c.CapabilityID)
@@ -346,6 +347,12 @@ func (w *walker) step(ctx context.Context, i int) {
 		return
 	case rcErr != nil:
 		w.fail(stepErr(ProblemReceipt, reason.Of(rcErr, reason.MalformedEnvelope), "", rcErr))
+		return
+	}
+	// Nothing may run before its gate let it through.
+	if sr.AtSource == "audit" && rc.r.StartedAt.Before(sr.At.Add(-w.v.TimePolicy().Skew)) {
+		w.fail(stepErr(ProblemReceipt, reason.ExecutionOutsideValidity, fmt.Sprintf("execution started at %s, before the handoff was accepted at %s",
+			rc.r.StartedAt.Format(time.RFC3339Nano), sr.At.Format(time.RFC3339Nano)), nil))
 		return
 	}
 	if err := w.checkReceipt(ctx, rc, env, d, s, sr); err != nil {

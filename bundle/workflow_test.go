@@ -379,6 +379,13 @@ func TestVerifyDetectsTampering(t *testing.T) {
 					r.StartedAt, r.FinishedAt = t0.Add(9*time.Minute), t0.Add(10*time.Minute)
 				})
 			}},
+		{name: "execution before the handoff was accepted", step: 2, problem: bundle.ProblemReceipt, reason: reason.ExecutionOutsideValidity,
+			opts: []bundle.Option{bundle.WithVerifierOptions(verify.WithSkew(0))},
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) {
+					r.StartedAt = t0.Add(7 * time.Second) // issued at 6 s, accepted at 8 s
+				})
+			}},
 		{name: "approval missing", step: 2, problem: bundle.ProblemHandoff, reason: reason.HumanReviewRequired,
 			tamper: func(t *testing.T, b *bundle.Bundle) { b.Steps[1].Envelope = withoutApprovals(t, b.Steps[1].Envelope) }},
 		{name: "dependency not in the bundle", step: 2, problem: bundle.ProblemDependency, reason: reason.DependencyInvalid,
@@ -472,4 +479,48 @@ func otherLogKey(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// The registry is consulted as of each step's time: a revocation after the workflow leaves
+// the bundle valid (forensics), one before a step rejects that step.
+func TestVerifyAsOfEachStepsTime(t *testing.T) {
+	w := newWorkflow(t)
+	b := w.bundle(t)
+	snap, err := w.reg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		agent   agent
+		at      time.Time
+		failing int // 0: verifies
+		reason  reason.Code
+	}{
+		{"revoked after the workflow", w.researcher, t0.Add(time.Hour), 0, ""},
+		{"researcher revoked between the steps", w.researcher, t0.Add(7 * time.Second), 2, reason.AgentRevoked},
+		{"planner revoked before it delegated", w.planner, t0.Add(-time.Second), 1, reason.AgentRevoked},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			reg, err := registry.Parse(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := reg.Revoke(tc.agent.id, tc.at); err != nil {
+				t.Fatal(err)
+			}
+			_, err = bundle.Verify(context.Background(), b, reg, bundle.WithLogKey(w.logKey))
+			if tc.failing == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var se *bundle.StepError
+			if !errors.As(err, &se) || se.Step != tc.failing || se.Problem != bundle.ProblemHandoff || se.Reason != tc.reason {
+				t.Fatalf("want step %d handoff_rejected [%s], got %v", tc.failing, tc.reason, err)
+			}
+		})
+	}
 }
