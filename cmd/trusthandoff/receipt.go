@@ -200,7 +200,7 @@ type receiptDecision struct {
 }
 
 func receiptVerifyCmd() *cobra.Command {
-	var reg, envFile, at, auditLog string
+	var reg, envFile, at, auditLog, auditKey string
 	var deps []string
 	var skew, grace, maxAge time.Duration
 	var dryRun bool
@@ -284,7 +284,7 @@ unavailable.`,
 			vopts := []receipt.Option{receipt.WithSkew(skew), receipt.WithGrace(grace), receipt.WithMaxAge(maxAge),
 				receipt.WithReplay(s.replay), receipt.WithRevocations(s.revocations)}
 			if auditLog != "" {
-				sink, err := openAuditLog(auditLog)
+				sink, err := openAuditLog(auditLog, auditKey)
 				if err != nil {
 					return auditLogErr(err)
 				}
@@ -331,6 +331,7 @@ unavailable.`,
 	fl.DurationVar(&grace, "grace", 0, "how long past the packet's expiry execution may finish")
 	fl.DurationVar(&maxAge, "max-age", receipt.DefaultMaxAge, "oldest acceptable receipt (time since finished_at)")
 	fl.StringVar(&auditLog, "audit-log", "", "append a receipt_accepted / receipt_rejected event to this log")
+	fl.StringVar(&auditKey, "audit-key", "", "the audit log's signer key file (default: AUDIT_LOG.key, created 0600 on first use)")
 	outcome.register(c, "require the receipt to hash these outcome bytes")
 	why.register(c, "with the outcome: the reason bytes the receipt must hash")
 	st.register(c)
