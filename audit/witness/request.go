@@ -115,10 +115,13 @@ func parseHash(b []byte) (tlog.Hash, error) {
 	if len(b) != base64.StdEncoding.EncodedLen(len(h)) {
 		return h, fmt.Errorf("%w: bad hash %q", ErrMalformed, truncate(b))
 	}
-	n, err := base64.StdEncoding.Strict().Decode(h[:], b)
+	// Decode needs room for DecodedLen (33 bytes): unpadded input decodes to more than 32.
+	var buf [33]byte
+	n, err := base64.StdEncoding.Strict().Decode(buf[:], b)
 	if err != nil || n != len(h) {
 		return h, fmt.Errorf("%w: bad hash %q", ErrMalformed, truncate(b))
 	}
+	copy(h[:], buf[:n])
 	return h, nil
 }
 
