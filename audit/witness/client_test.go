@@ -30,7 +30,9 @@ func TestSubmit(t *testing.T) {
 	lg.tree.add(t, "a", 20)
 	srv, hs, v := startWitness(t, lg)
 	ctx := context.Background()
-	prove := func(old uint64) (tlog.TreeProof, error) { return tlog.ProveTree(lg.tree.n, int64(old), lg.tree.reader()) }
+	prove := func(old uint64) (tlog.TreeProof, error) {
+		return tlog.ProveTree(lg.tree.n, int64(old), lg.tree.reader())
+	}
 	proveAt := func(size int64) func(uint64) (tlog.TreeProof, error) {
 		return func(old uint64) (tlog.TreeProof, error) { return tlog.ProveTree(size, int64(old), lg.tree.reader()) }
 	}
