@@ -11,10 +11,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trusthandoff/trusthandoff-go/internal/filelock"
 )
@@ -64,6 +69,18 @@ type FileSink struct {
 	err      error // sticky: after a failed sync the log refuses further events
 	closed   bool
 	lockWait time.Duration
+	tree     compactRange // Merkle tree of the records verified so far
+
+	// Checkpoints (see checkpoint.go); nil signer: none are written.
+	signer   note.Signer
+	verifier note.Verifier
+	origin   string
+	cpPath   string
+	clock    clock
+	lastCP   time.Time // when this sink last wrote (or found current) the checkpoint
+	cpSize   uint64    // size of the checkpoint this sink last wrote or found
+	timer    stopper   // pending refresh, or nil
+	cpErr    error     // the last refresh failed: the next commit retries it first
 }
 
 type pending struct {
@@ -72,25 +89,84 @@ type pending struct {
 }
 
 // OpenFile opens (creating with mode 0600) an audit log for appending. An existing log is
-// verified first, under the lock, so a new record never chains onto a tampered one.
-// Errors wrap ErrBroken for a broken chain and ErrUnavailable for anything else.
-func OpenFile(path string) (*FileSink, error) { return openFile(path, DefaultLockWait) }
+// verified first, under the lock, so a new record never chains onto a tampered one: its
+// chain, and, when LOG.checkpoint exists, that the checkpoint is signed by the log key,
+// covers no more records than the log holds and matches their tree hash.
+//
+// The sink keeps the log's signed checkpoint in LOG.checkpoint (path + ".checkpoint"),
+// signed by the log key: LOG.key (path + ".key", created with mode 0600 on first use) or
+// the key given with WithKeyFile. It refreshes the checkpoint after the first commit, then
+// at most once a second while records arrive (a record is covered at most a second after
+// it was synced), and at Close, atomically (a temporary file renamed over it) and under the
+// log's lock. A checkpoint already covering the log as it stands is left as it is, so
+// witness cosignatures stored in it stay.
+//
+// Errors wrap ErrBroken for a broken chain or a checkpoint the log does not match,
+// ErrKey for an unusable key, and ErrUnavailable for anything else.
+func OpenFile(path string, opts ...FileOption) (*FileSink, error) {
+	o := fileOptions{keyFile: path + ".key", checkpoints: true, lockWait: DefaultLockWait, clock: realClock{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return openFile(path, o)
+}
 
-func openFile(path string, lockWait time.Duration) (*FileSink, error) {
+// FileOption configures OpenFile.
+type FileOption func(*fileOptions)
+
+type fileOptions struct {
+	keyFile     string
+	origin      string
+	checkpoints bool
+	lockWait    time.Duration
+	clock       clock
+}
+
+// WithKeyFile names the log key file (see LoadOrCreateKey) instead of LOG.key; it is
+// created there on first use.
+func WithKeyFile(path string) FileOption { return func(o *fileOptions) { o.keyFile = path } }
+
+// WithOrigin sets the checkpoints' origin line; by default it is the log key's name.
+func WithOrigin(origin string) FileOption { return func(o *fileOptions) { o.origin = origin } }
+
+func openFile(path string, o fileOptions) (*FileSink, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUnavailable, path)
+	}
+	s := &FileSink{path: path, lockWait: o.lockWait, clock: o.clock}
+	if o.checkpoints {
+		key, err := LoadOrCreateKey(o.keyFile, defaultKeyName())
+		if err != nil {
+			return nil, err
+		}
+		s.signer, s.verifier = key, key.(*logKey).ver
+		s.origin = o.origin
+		if s.origin == "" {
+			s.origin = key.Name()
+		}
+		if err := checkOrigin(s.origin); err != nil {
+			return nil, err
+		}
+		s.cpPath = CheckpointPath(path)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	s := &FileSink{f: f, path: path, lockWait: lockWait}
+	s.f = f
 	if err := s.openLocked(); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// CheckpointPath returns where the checkpoint of the log at logPath is kept:
+// logPath + ".checkpoint".
+func CheckpointPath(logPath string) string { return logPath + ".checkpoint" }
+
+// KeyPath returns where the key of the log at logPath is kept by default: logPath + ".key".
+func KeyPath(logPath string) string { return logPath + ".key" }
 
 func (s *FileSink) openLocked() error {
 	fi, err := s.f.Stat()
@@ -104,12 +180,42 @@ func (s *FileSink) openLocked() error {
 		return err
 	}
 	defer filelock.Unlock(s.f)
-	return s.catchUp()
+	if s.signer == nil {
+		return s.catchUp(nil)
+	}
+	// Check the stored checkpoint against the records as they are read.
+	cp, found, err := s.readCheckpoint()
+	if err != nil {
+		return err
+	}
+	if !found {
+		return s.catchUp(nil)
+	}
+	check := func(n uint64, root tlog.Hash) error {
+		if n == cp.Size && root != cp.Root {
+			return &BrokenError{Record: n, Msg: fmt.Sprintf("the first %d records do not match the signed checkpoint %s (record %d, the newest it covers, was edited, or records before it rewritten)", n, filepath.Base(s.cpPath), n)}
+		}
+		return nil
+	}
+	if cp.Size == 0 {
+		if err := check(0, s.tree.root()); err != nil {
+			return err
+		}
+	}
+	if err := s.catchUp(check); err != nil {
+		return err
+	}
+	if s.seq < cp.Size {
+		return &BrokenError{Record: s.seq + 1, Msg: fmt.Sprintf("the log holds %d records but its signed checkpoint covers %d: records %d-%d were removed", s.seq, cp.Size, s.seq+1, cp.Size)}
+	}
+	s.cpSize, s.lastCP = cp.Size, time.Time{}
+	return nil
 }
 
 // catchUp reads, under the lock, whatever was appended after the verified part and checks
-// that it continues the chain.
-func (s *FileSink) catchUp() error {
+// that it continues the chain, adding the records to the tree. check, when not nil, is
+// called with the tree size and hash after each record.
+func (s *FileSink) catchUp(check func(n uint64, root tlog.Hash) error) error {
 	fi, err := s.f.Stat()
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -117,11 +223,20 @@ func (s *FileSink) catchUp() error {
 	size := fi.Size()
 	switch {
 	case size < s.off:
-		return fmt.Errorf("audit log %s: %w: it shrank from %d to %d bytes (records after %d removed)", s.path, ErrBroken, s.off, size, s.seq)
+		return fmt.Errorf("audit log %s: %w", s.path, &BrokenError{Record: s.seq, Msg: fmt.Sprintf("it shrank from %d to %d bytes (records after %d removed)", s.off, size, s.seq)})
 	case size == s.off:
 		return nil
 	}
 	c := chain{n: s.seq, last: s.prev}
+	tree := s.tree
+	tree.hashes = slices.Clone(tree.hashes)
+	c.onRecord = func(line []byte, _ string) error {
+		tree.append(LeafHash(line))
+		if check != nil {
+			return check(tree.n, tree.root())
+		}
+		return nil
+	}
 	if err := c.read(io.NewSectionReader(s.f, s.off, size-s.off), maxReadLine); err != nil {
 		if !errors.Is(err, ErrBroken) {
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -130,6 +245,7 @@ func (s *FileSink) catchUp() error {
 	}
 	s.off += c.bytes
 	s.seq, s.prev = c.n, c.last
+	s.tree = tree
 	return nil
 }
 
@@ -186,17 +302,27 @@ func (s *FileSink) commit(batch []*pending) error {
 		return err
 	}
 	defer filelock.Unlock(s.f)
-	if err := s.catchUp(); err != nil {
+	if err := s.catchUp(nil); err != nil {
 		return err
+	}
+	if s.cpErr != nil {
+		// The last refresh failed: the newest records are not covered. Refuse more until
+		// the checkpoint can be written again.
+		if err := s.writeCheckpoint(); err != nil {
+			return err
+		}
 	}
 	var buf []byte
 	seq, prev := s.seq, s.prev
+	tree := s.tree
+	tree.hashes = slices.Clone(tree.hashes)
 	for _, p := range batch {
 		seq++
 		start := len(buf)
 		buf = appendRecord(buf, p.body, seq, prev)
 		sum := sha256.Sum256(buf[start:])
 		prev = hex.EncodeToString(sum[:])
+		tree.append(LeafHash(buf[start:]))
 		buf = append(buf, '\n')
 	}
 	if _, err := s.f.Write(buf); err != nil {
@@ -216,6 +342,8 @@ func (s *FileSink) commit(batch []*pending) error {
 	}
 	s.off += int64(len(buf))
 	s.seq, s.prev = seq, prev
+	s.tree = tree
+	s.refreshCheckpoint()
 	return nil
 }
 
@@ -230,7 +358,9 @@ func appendRecord(dst, body []byte, seq uint64, prev string) []byte {
 	return append(dst, `"}`...)
 }
 
-// Close closes the log. Emit fails after Close.
+// Close writes the checkpoint if records arrived since the last one (see OpenFile) and
+// closes the log. Emit fails after Close. The error wraps ErrUnavailable when the
+// checkpoint could not be written, ErrBroken when another writer left the log broken.
 func (s *FileSink) Close() error {
 	s.ioMu.Lock()
 	defer s.ioMu.Unlock()
@@ -238,7 +368,18 @@ func (s *FileSink) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.f.Close()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	var err error
+	if s.signer != nil && s.err == nil && (s.cpSize != s.seq || s.cpErr != nil) {
+		err = s.checkpointLocked()
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // lockWithin takes the exclusive lock on f, waiting at most wait for another holder.
@@ -283,28 +424,16 @@ func VerifyFile(path string) (n uint64, lastHash string, err error) {
 }
 
 func verifyFile(path string, lockWait time.Duration) (n uint64, lastHash string, err error) {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return 0, "", fmt.Errorf("%w: %s is not a regular file", ErrUnavailable, path)
-	}
-	f, err := os.Open(path)
+	f, size, err := openSnapshot(path, lockWait)
 	if err != nil {
-		return 0, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	defer f.Close()
-	if err := lockWithin(f, lockWait); err != nil {
 		return 0, "", err
 	}
-	fi, err := f.Stat()
+	defer f.Close()
 	if readUnderLock {
-		defer filelock.Unlock(f)
-	} else {
-		filelock.Unlock(f)
-	}
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+		defer unlock(f)
 	}
 	var c chain
-	if err := c.read(io.NewSectionReader(f, 0, fi.Size()), maxReadLine); err != nil {
+	if err := c.read(io.NewSectionReader(f, 0, size), maxReadLine); err != nil {
 		if !errors.Is(err, ErrBroken) {
 			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -313,16 +442,62 @@ func verifyFile(path string, lockWait time.Duration) (n uint64, lastHash string,
 	return c.n, c.last, nil
 }
 
+// openSnapshot opens the log at path for reading and returns its size at one instant,
+// taken under the writers' lock. Where readers must hold the lock while reading
+// (readUnderLock), the lock is still held: the caller unlocks after reading.
+func openSnapshot(path string, lockWait time.Duration) (*os.File, int64, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%w: %s is not a regular file", ErrUnavailable, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if err := lockWithin(f, lockWait); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if !readUnderLock || err != nil {
+		filelock.Unlock(f)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return f, fi.Size(), nil
+}
+
+func unlock(f *os.File) { filelock.Unlock(f) }
+
 // readUnderLock: on Windows the lock covers the file's bytes (LockFileEx locks are
 // mandatory), so other processes cannot read while a writer holds it; there the reader
 // keeps the lock while it reads.
 const readUnderLock = runtime.GOOS == "windows"
+
+// BrokenError is the error (wrapping ErrBroken) naming the first broken record of a log.
+type BrokenError struct {
+	Record uint64 // seq of the first record that is broken, missing or out of place (0: before the first)
+	Msg    string // what is wrong, naming the record
+}
+
+func (e *BrokenError) Error() string { return ErrBroken.Error() + ": " + e.Msg }
+
+// Unwrap returns ErrBroken.
+func (e *BrokenError) Unwrap() error { return ErrBroken }
+
+func broken(record uint64, format string, args ...any) error {
+	return &BrokenError{Record: record, Msg: fmt.Sprintf(format, args...)}
+}
 
 // chain is the state of a chain check: records and bytes read, hash of the last record.
 type chain struct {
 	n     uint64
 	last  string
 	bytes int64
+	// onRecord, when not nil, is called with each record that chains on (the line without
+	// its newline, shared; its event_id) before bytes counts it. An error stops the read.
+	onRecord func(line []byte, eventID string) error
 }
 
 // read checks the records in r, continuing from c, until EOF or the first broken record.
@@ -334,9 +509,9 @@ func (c *chain) read(r io.Reader, maxLine int) error {
 		case err == io.EOF && line == nil:
 			return nil
 		case errors.Is(err, errTooLong):
-			return fmt.Errorf("%w: record %d is longer than %d bytes", ErrBroken, c.n+1, maxLine)
+			return broken(c.n+1, "record %d is longer than %d bytes", c.n+1, maxLine)
 		case err == io.EOF:
-			return fmt.Errorf("%w: record %d is incomplete (no newline at the end; an interrupted write?)", ErrBroken, c.n+1)
+			return broken(c.n+1, "record %d is incomplete (no newline at the end; an interrupted write?)", c.n+1)
 		case err != nil:
 			return err
 		}
@@ -347,23 +522,53 @@ func (c *chain) read(r io.Reader, maxLine int) error {
 	}
 }
 
+// readBytes is read over a log held in memory; the lines passed to onRecord are slices of
+// data.
+func (c *chain) readBytes(data []byte, maxLine int) error {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		switch {
+		case i < 0 && len(data) > maxLine || i >= maxLine:
+			return broken(c.n+1, "record %d is longer than %d bytes", c.n+1, maxLine)
+		case i < 0:
+			return broken(c.n+1, "record %d is incomplete (no newline at the end; an interrupted write?)", c.n+1)
+		}
+		if err := c.check(data[:i]); err != nil {
+			return err
+		}
+		c.bytes += int64(i + 1)
+		data = data[i+1:]
+	}
+	return nil
+}
+
 // check checks one record (a line without its newline) against the chain and adds it.
 func (c *chain) check(line []byte) error {
 	if len(bytes.TrimSpace(line)) == 0 {
-		return fmt.Errorf("%w: blank line after record %d", ErrBroken, c.n)
+		return broken(c.n+1, "blank line after record %d", c.n)
 	}
 	var rec struct {
 		Seq      uint64 `json:"seq"`
 		PrevHash string `json:"prev_hash"`
+		EventID  any    `json:"event_id"`
 	}
 	if err := json.Unmarshal(line, &rec); err != nil {
-		return fmt.Errorf("%w: record %d is not a JSON record: %s", ErrBroken, c.n+1, shortErr(err))
+		return broken(c.n+1, "record %d is not a JSON record: %s", c.n+1, shortErr(err))
 	}
 	if rec.Seq != c.n+1 {
-		return fmt.Errorf("%w: record %d has seq %d", ErrBroken, c.n+1, rec.Seq)
+		return broken(c.n+1, "record %d has seq %d", c.n+1, rec.Seq)
 	}
 	if rec.PrevHash != c.last {
-		return fmt.Errorf("%w: record %d does not chain to record %d (edited, deleted or reordered)", ErrBroken, c.n+1, c.n)
+		if c.n == 0 {
+			return broken(1, "record 1 names a previous record (records before it removed?)")
+		}
+		return broken(c.n, "record %d does not chain to record %d (record %d edited, or records deleted, inserted or reordered)", c.n+1, c.n, c.n)
+	}
+	if c.onRecord != nil {
+		id, _ := rec.EventID.(string)
+		if err := c.onRecord(line, id); err != nil {
+			return err
+		}
 	}
 	sum := sha256.Sum256(line)
 	c.last = hex.EncodeToString(sum[:])

@@ -279,7 +279,7 @@ func TestCatchUp(t *testing.T) {
 
 func TestLockHeld(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	s, err := openFile(path, 0)
+	s, err := openFile(path, noWait())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestLockHeld(t *testing.T) {
 	}
 	attempts := map[string]func() error{
 		"append": func() error { return s.Emit(context.Background(), Event{EventID: "x"}) },
-		"open":   func() error { _, err := openFile(path, 0); return err },
+		"open":   func() error { _, err := openFile(path, noWait()); return err },
 		"verify": func() error { _, _, err := verifyFile(path, 0); return err },
 	}
 	for name, try := range attempts {
@@ -366,4 +366,9 @@ func TestOpenFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noWait is OpenFile's defaults with no lock wait.
+func noWait() fileOptions {
+	return fileOptions{keyFile: KeyPath("x"), checkpoints: false, clock: realClock{}}
 }
