@@ -281,7 +281,7 @@ func WriteKeyFile(path, name string) (vkey string, err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("%s already exists; refusing to overwrite a key", path)
+			return "", fmt.Errorf("%s: %w; refusing to overwrite a key", path, fs.ErrExist)
 		}
 		return "", err
 	}

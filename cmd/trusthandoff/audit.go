@@ -56,5 +56,6 @@ implemented yet).`,
 		},
 	}
 	c.AddCommand(verifyLog)
+	c.AddCommand(auditWitnessCmds()...)
 	return c
 }
