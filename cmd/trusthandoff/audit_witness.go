@@ -373,7 +373,6 @@ func witnessCosignedAt(signed []byte, wv *witness.Verifier) (time.Time, error) {
 	return at, nil
 }
 
-
 // writeFileAtomic replaces path with data: a temporary file beside it, synced, then
 // renamed over it, so a reader sees the old or the new content, never a part.
 func writeFileAtomic(path string, data []byte) error {
