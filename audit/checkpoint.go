@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -259,34 +260,43 @@ func LoadOrCreateKey(path, name string) (note.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: key name %q: %w", ErrKey, name, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadKey(path)
-	}
+	// Written whole to a temporary file, then linked into place: a process that loses
+	// the race to create the key never reads it half-written, and never overwrites it.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".logkey-*")
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating log key: %w", ErrUnavailable, err)
 	}
-	_, werr := f.WriteString(skey + "\n")
-	if werr == nil {
-		werr = f.Sync()
+	defer os.Remove(tmp.Name())
+	werr := tmp.Chmod(0o600)
+	if werr == nil || !modeBitsMeaningful {
+		_, werr = tmp.WriteString(skey + "\n")
 	}
-	if cerr := f.Close(); werr == nil {
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
-		os.Remove(path)
 		return nil, fmt.Errorf("%w: writing log key: %w", ErrUnavailable, werr)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return LoadKey(path)
+		}
+		return nil, fmt.Errorf("%w: creating log key: %w", ErrUnavailable, err)
 	}
 	syncDir(path)
 	return parseKey(skey)
 }
 
-// defaultKeyName is the name of a key FileSink creates: unique, so that two logs never
-// share an origin.
-func defaultKeyName() string {
+// DefaultKeyName returns a new name for a log key (and so the log's origin):
+// "trusthandoff/audit/" and 16 random hex digits, unique so that two logs never share an
+// origin. FileSink names the keys it creates so.
+func DefaultKeyName() string {
 	var b [8]byte
 	rand.Read(b[:])
-	return "trusthandoff/audit/" + strconv.FormatUint(binary.BigEndian.Uint64(b[:]), 16)
+	return fmt.Sprintf("trusthandoff/audit/%016x", binary.BigEndian.Uint64(b[:]))
 }
 
 // NewVerifiers returns the verifiers for the given note verifier keys

@@ -135,7 +135,7 @@ func openFile(path string, o fileOptions) (*FileSink, error) {
 	}
 	s := &FileSink{path: path, lockWait: o.lockWait, clock: o.clock}
 	if o.checkpoints {
-		key, err := LoadOrCreateKey(o.keyFile, defaultKeyName())
+		key, err := LoadOrCreateKey(o.keyFile, DefaultKeyName())
 		if err != nil {
 			return nil, err
 		}
@@ -446,6 +446,12 @@ func verifyFile(path string, lockWait time.Duration) (n uint64, lastHash string,
 // taken under the writers' lock. Where readers must hold the lock while reading
 // (readUnderLock), the lock is still held: the caller unlocks after reading.
 func openSnapshot(path string, lockWait time.Duration) (*os.File, int64, error) {
+	return openSnapshotThen(path, lockWait, nil)
+}
+
+// openSnapshotThen is openSnapshot, calling underLock (when not nil) while it holds the
+// lock.
+func openSnapshotThen(path string, lockWait time.Duration, underLock func() error) (*os.File, int64, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, 0, fmt.Errorf("%w: %s is not a regular file", ErrUnavailable, path)
 	}
@@ -458,12 +464,18 @@ func openSnapshot(path string, lockWait time.Duration) (*os.File, int64, error) 
 		return nil, 0, err
 	}
 	fi, err := f.Stat()
+	if err == nil && underLock != nil {
+		err = underLock()
+	}
 	if !readUnderLock || err != nil {
 		filelock.Unlock(f)
 	}
 	if err != nil {
 		f.Close()
-		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		if !errIs(err, ErrUnavailable, ErrCheckpoint) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return nil, 0, err
 	}
 	return f, fi.Size(), nil
 }

@@ -1,9 +1,13 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"time"
@@ -14,6 +18,13 @@ import (
 // LeafHash returns the RFC 6962 leaf hash of a record line (without its newline): the
 // hash the Merkle tree of the log is built from. Record seq n is leaf n-1.
 func LeafHash(line []byte) tlog.Hash { return tlog.RecordHash(line) }
+
+// LineHash returns the chain hash of a record line (without its newline): the lowercase
+// hex sha256 that the next record names as its prev_hash.
+func LineHash(line []byte) string {
+	sum := sha256.Sum256(line)
+	return hex.EncodeToString(sum[:])
+}
 
 // compactRange is the right edge of a Merkle tree of n leaves: the roots of its maximal
 // complete subtrees, largest first (one per set bit of n). Appending a leaf costs one
@@ -61,25 +72,60 @@ type Log struct {
 // the chain of every record, then the Merkle tree over them. Errors wrap ErrBroken (a
 // *BrokenError naming the first broken record) or ErrUnavailable (the file cannot be
 // opened, locked or read).
-func ReadLog(path string) (*Log, error) { return readLog(path, DefaultLockWait) }
+func ReadLog(path string) (*Log, error) {
+	l, _, err := readLog(path, DefaultLockWait, false)
+	return l, err
+}
 
-func readLog(path string, lockWait time.Duration) (*Log, error) {
-	f, size, err := openSnapshot(path, lockWait)
+// ReadLogAndCheckpoint is ReadLog that also reads the log's checkpoint file
+// (CheckpointPath) at the same instant, under the writers' lock, so the two agree: a
+// writer never leaves records uncovered for longer than CheckpointInterval, and never a
+// checkpoint beyond the records. The checkpoint is nil when there is no file (it is not
+// verified here: see OpenCheckpoint).
+func ReadLogAndCheckpoint(path string) (*Log, []byte, error) {
+	return readLog(path, DefaultLockWait, true)
+}
+
+func readLog(path string, lockWait time.Duration, withCheckpoint bool) (*Log, []byte, error) {
+	var cp []byte
+	var underLock func() error
+	if withCheckpoint {
+		underLock = func() error {
+			var err error
+			cp, err = ReadCheckpointFile(CheckpointPath(path))
+			if errors.Is(err, fs.ErrNotExist) {
+				cp, err = nil, nil
+			}
+			return err
+		}
+	}
+	f, size, err := openSnapshotThen(path, lockWait, underLock)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
+	if readUnderLock {
+		defer unlock(f)
+	}
 	if size > math.MaxInt-1 {
-		return nil, fmt.Errorf("%w: %s is too large to read into memory", ErrUnavailable, path)
+		return nil, nil, fmt.Errorf("%w: %s is too large to read into memory", ErrUnavailable, path)
 	}
 	data := make([]byte, size)
 	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if readUnderLock {
-		unlock(f)
+	l, err := parseLog(path, data)
+	return l, cp, err
+}
+
+// errIs reports whether err is one of targets.
+func errIs(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
 	}
-	return parseLog(path, data)
+	return false
 }
 
 // parseLog verifies data as a log and builds its tree.

@@ -279,7 +279,7 @@ func TestAuditLogUnavailableExit3(t *testing.T) {
 // The help text states the exit codes and the bound.
 func TestAuditVerifyHelp(t *testing.T) {
 	out := mustTH(t, 0, "", "audit", "verify", "--help").stdout
-	for _, want := range []string{"0 intact", "1 broken", "3 FILE cannot be locked or read", "bounded"} {
+	for _, want := range []string{"0 intact", "1 broken", "3 LOG cannot be locked or read", "bounded"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)
 		}

@@ -18,6 +18,7 @@ import (
 
 type verifyFlags struct {
 	registry, at, auditLog, as    string
+	auditKey                      string
 	policyFile                    string
 	dryRun                        bool
 	strict, requireCap, insecure  bool
@@ -112,6 +113,7 @@ func (f *verifyFlags) register(c *cobra.Command) {
 	fl.DurationVar(&f.skew, "skew", packet.DefaultSkew, "allowed clock skew (max 300s; 0s allows none)")
 	fl.DurationVar(&f.grace, "grace", 0, "allowed lateness after expiry (max 60s)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "append an audit event per decision to this JSONL file")
+	fl.StringVar(&f.auditKey, "audit-key", "", "the audit log's signer key file (default: AUDIT_LOG.key, created 0600 on first use)")
 	f.state.register(c)
 }
 
@@ -183,7 +185,7 @@ func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *s
 	}
 	closeAudit := func() {}
 	if f.auditLog != "" {
-		sink, err := openAuditLog(f.auditLog)
+		sink, err := openAuditLog(f.auditLog, f.auditKey)
 		if err != nil {
 			st.Close()
 			return nil, nil, nil, auditLogErr(err)
