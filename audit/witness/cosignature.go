@@ -243,16 +243,12 @@ func ParseKey(skey string, opts ...CosignerOption) (*Cosigner, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: not a witness private key", ErrBadKey)
 	}
-	i := strings.LastIndexByte(rest, '+')
-	if i < 0 {
+	// Names hold no '+'; the base64 key may.
+	name, rest, ok1 := strings.Cut(rest, "+")
+	hexHash, b64, ok2 := strings.Cut(rest, "+")
+	if !ok1 || !ok2 || len(hexHash) != 8 {
 		return nil, fmt.Errorf("%w: malformed private key", ErrBadKey)
 	}
-	nameHash, b64 := rest[:i], rest[i+1:]
-	j := strings.LastIndexByte(nameHash, '+')
-	if j < 0 || len(nameHash)-j-1 != 8 {
-		return nil, fmt.Errorf("%w: malformed private key", ErrBadKey)
-	}
-	name, hexHash := nameHash[:j], nameHash[j+1:]
 	h, err := strconv.ParseUint(hexHash, 16, 32)
 	if err != nil {
 		return nil, fmt.Errorf("%w: malformed private key hash", ErrBadKey)

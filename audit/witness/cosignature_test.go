@@ -172,7 +172,8 @@ func TestKeyFile(t *testing.T) {
 	secret := strings.TrimSpace(string(data))
 	bad := map[string]string{
 		"not a key":  "hello",
-		"wrong hash": strings.Replace(secret, secret[strings.LastIndex(secret, "+")-8:strings.LastIndex(secret, "+")], "00000000", 1),
+		"wrong hash": func() string { p := strings.SplitN(secret, "+", 5); p[3] = "00000000"; return strings.Join(p, "+") }(),
+		"bad hash":   func() string { p := strings.SplitN(secret, "+", 5); p[3] = "0000000z"; return strings.Join(p, "+") }(),
 		"ed25519":    mustNoteSkey(t),
 		"truncated":  secret[:len(secret)-4],
 	}
@@ -195,6 +196,25 @@ func mustNoteSkey(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return skey
+}
+
+// TestKeyEncodingRoundTrip: many random keys (their base64 often holds '+' and '/')
+// parse back to the same cosigner and verifier.
+func TestKeyEncodingRoundTrip(t *testing.T) {
+	for i := range 200 {
+		skey, vkey, err := GenerateKey("witness.example/w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseKey(skey)
+		if err != nil {
+			t.Fatalf("key %d: ParseKey: %v", i, err)
+		}
+		v, err := NewCosignatureVerifier(vkey)
+		if err != nil || c.VerifierKey() != vkey || v.String() != vkey {
+			t.Fatalf("key %d: %v %s %s", i, err, c.VerifierKey(), vkey)
+		}
+	}
 }
 
 func TestNewCosignerRejectsBadNames(t *testing.T) {

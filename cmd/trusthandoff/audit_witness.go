@@ -398,3 +398,50 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// witnessKeysFlag is audit verify's --witness-key: cosignature/v1 verifier keys of
+// witnesses that must have cosigned the checkpoint.
+type witnessKeysFlag []string
+
+func (f *witnessKeysFlag) register(c *cobra.Command) {
+	c.Flags().StringArrayVar((*[]string)(f), "witness-key", nil,
+		"require a valid cosignature by this witness (cosignature/v1 verifier key, as 'audit witness-key' prints; repeatable)")
+}
+
+func (f witnessKeysFlag) verifiers() ([]*witness.Verifier, error) {
+	var vs []*witness.Verifier
+	for _, k := range f {
+		v, err := witness.NewCosignatureVerifier(k)
+		if err != nil {
+			return nil, usageErr("--witness-key %q: %v", k, err)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
+// checkCosignatures requires a valid cosignature by every witness on the signed
+// checkpoint note, and returns [{"name", "cosigned_at"}].
+func checkCosignatures(signed []byte, ws []*witness.Verifier) ([]map[string]any, error) {
+	vs := make([]note.Verifier, len(ws))
+	for i, w := range ws {
+		vs[i] = w
+	}
+	n, err := note.Open(signed, note.VerifierList(vs...))
+	var unverified *note.UnverifiedNoteError
+	switch {
+	case errors.As(err, &unverified):
+		return nil, fmt.Errorf("%w: the checkpoint carries no cosignature by %s", audit.ErrBroken, ws[0].Name())
+	case err != nil:
+		return nil, fmt.Errorf("%w: witness cosignature: %v", audit.ErrBroken, err)
+	}
+	var out []map[string]any
+	for _, w := range ws {
+		at, ok := witness.CosignedAt(n, w)
+		if !ok {
+			return nil, fmt.Errorf("%w: the checkpoint carries no cosignature by %s", audit.ErrBroken, w.Name())
+		}
+		out = append(out, map[string]any{"name": w.Name(), "cosigned_at": at.Format(time.RFC3339)})
+	}
+	return out, nil
+}

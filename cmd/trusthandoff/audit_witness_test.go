@@ -236,3 +236,58 @@ func requireCosigned(t *testing.T, path, logVkey, witnessVkey string, size uint6
 		t.Fatalf("%s: size %d, sigs %v\n%s", path, c.Size, n.Sigs, data)
 	}
 }
+
+// TestAuditVerifyWitnessKey: verify --witness-key requires the witness's cosignature, so
+// a log cut short and re-signed with its own key (which plain verify accepts) is caught,
+// and the witness refuses to cosign it.
+func TestAuditVerifyWitnessKey(t *testing.T) {
+	dir := t.TempDir()
+	wkey := filepath.Join(dir, "witness.key")
+	wvkey := mustTH(t, 0, "", "audit", "witness-key", "--name", "witness.example/w1", "--out", wkey).json(t)["vkey"].(string)
+	otherKey := filepath.Join(dir, "other.key")
+	othervkey := mustTH(t, 0, "", "audit", "witness-key", "--name", "witness.example/w2", "--out", otherKey).json(t)["vkey"].(string)
+	logPath := filepath.Join(dir, "audit.jsonl")
+	logVkey := writeAuditLog(t, logPath, "", "a", 6)
+	w := startWitnessCLI(t, wkey, filepath.Join(dir, "state"), logVkey)
+
+	verify := func(want int, extra ...string) map[string]any {
+		t.Helper()
+		return mustTH(t, want, "", append([]string{"audit", "verify", logPath}, extra...)...).json(t)
+	}
+	verify(1, "--witness-key", wvkey) // not cosigned yet
+	mustTH(t, 0, "", "audit", "push", logPath, "--witness", w.url, "--witness-key", wvkey)
+	out := verify(0, "--witness-key", wvkey)
+	ws, _ := out["witnesses"].([]any)
+	if len(ws) != 1 || ws[0].(map[string]any)["name"] != "witness.example/w1" {
+		t.Fatalf("verify output %v", out)
+	}
+	verify(0) // the cosignature does not disturb plain verification
+	verify(1, "--witness-key", wvkey, "--witness-key", othervkey)
+	mustTH(t, 2, "", "audit", "verify", logPath, "--witness-key", "garbage")
+
+	// A tampered cosignature line is refused.
+	cpPath := audit.CheckpointPath(logPath)
+	good, _ := os.ReadFile(cpPath)
+	lines := strings.Split(strings.TrimSuffix(string(good), "\n"), "\n")
+	last := lines[len(lines)-1]
+	i := len(last) - 10
+	flipped := last[:i] + string(rune(map[bool]byte{true: 'B', false: 'A'}[last[i] == 'A'])) + last[i+1:]
+	lines[len(lines)-1] = flipped
+	os.WriteFile(cpPath, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	verify(1, "--witness-key", wvkey)
+	os.WriteFile(cpPath, good, 0o644)
+
+	// Cut off the tail and re-sign with the log key: plain verify cannot tell, the witness
+	// can.
+	data, _ := os.ReadFile(logPath)
+	recs := strings.SplitAfter(string(data), "\n")
+	os.WriteFile(logPath, []byte(strings.Join(recs[:3], "")), 0o600)
+	os.Remove(cpPath)
+	mustTH(t, 0, "", "audit", "checkpoint", logPath)
+	verify(0)
+	verify(1, "--witness-key", wvkey)
+	r := mustTH(t, 1, "", "audit", "push", logPath, "--witness", w.url, "--witness-key", wvkey)
+	if !strings.Contains(r.stderr, "larger tree") {
+		t.Fatalf("push of the truncated log: %s", r.stderr)
+	}
+}
