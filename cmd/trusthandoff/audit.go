@@ -25,6 +25,7 @@ latest checkpoint of that tree (C2SP tlog-checkpoint) signed by the log key LOG.
 note signer key, created with mode 0600 on first use).`,
 	}
 	c.AddCommand(auditVerifyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd(), auditCollectCmd())
+	c.AddCommand(auditWitnessCmds()...)
 	return c
 }
 
@@ -153,6 +154,7 @@ func auditVerifyCmd() *cobra.Command {
 	var cpFile string
 	var noCheckpoint bool
 	var key logKeyFlag
+	var witnessKeys witnessKeysFlag
 	c := &cobra.Command{
 		Use:   "verify LOG",
 		Short: "Check that an audit log is intact: no record edited, deleted, inserted, reordered or cut off",
@@ -172,8 +174,14 @@ records and no checkpoint is broken (its tail could have been cut off) unless
 checkpoint (writers refresh it at least every second) are checked by the chain and
 counted as "uncovered".
 
+With --witness-key VKEY (repeatable) the checkpoint must also carry a valid cosignature
+by each such witness (C2SP cosignature/v1, added by 'audit push'), so a log that shows
+different histories to different readers, or whose tail was cut off and re-signed with
+the log key, is caught. Run 'audit push' again after the log grows (writers refresh
+LOG.checkpoint), or check a cosigned copy with --checkpoint.
+
 Prints {"intact", "records", "last_hash", "checkpoint": {"origin", "size", "root"},
-"uncovered"}, and when broken "error" and, where it can be named, "first_broken" (the seq
+"uncovered", "witnesses": [{"name", "cosigned_at"}]}, and when broken "error" and, where it can be named, "first_broken" (the seq
 of the first record that is edited, missing or out of place).
 Exit codes: 0 intact; 1 broken (a record edited, deleted, inserted, reordered, cut short,
 a line over 16 MiB, which no writer produces: every field taken from input is stored
@@ -186,6 +194,10 @@ matching); 2 LOG (or CP) is missing or not a regular file, or no log key;
 		RunE: func(c *cobra.Command, args []string) error {
 			path := args[0]
 			if err := checkLogArg(path); err != nil {
+				return err
+			}
+			witnesses, err := witnessKeys.verifiers()
+			if err != nil {
 				return err
 			}
 			l, stored, err := audit.ReadLogAndCheckpoint(path)
@@ -252,10 +264,18 @@ matching); 2 LOG (or CP) is missing or not a regular file, or no log key;
 				}
 				return fail(0, fmt.Errorf("%w: the first %d records do not match the signed checkpoint: records were rewritten with the chain recomputed", audit.ErrBroken, cp.Size))
 			}
+			if len(witnesses) > 0 {
+				ws, err := checkCosignatures(stored, witnesses)
+				if err != nil {
+					return fail(0, err)
+				}
+				out["witnesses"] = ws
+			}
 			out["intact"], out["uncovered"] = true, l.Size()-cp.Size
 			return printJSON(c, out)
 		},
 	}
+	witnessKeys.register(c)
 	c.Flags().StringVar(&cpFile, "checkpoint", "", "check against this signed checkpoint instead of LOG.checkpoint")
 	c.Flags().BoolVar(&noCheckpoint, "no-checkpoint", false, "check the chain alone (cannot detect the newest records edited or removed)")
 	key.register(c, " (default: derived from LOG.key)")
