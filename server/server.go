@@ -88,6 +88,7 @@ type Server struct {
 	mux       *http.ServeMux
 	metrics   *metrics
 	regMu     sync.Mutex // serialises registry mutations (file and memory)
+	pendMu    sync.Mutex // serialises this node's updates of held handoffs
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -292,4 +293,3 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 
 // digestKey names a packet digest in maps and stores (hex, as approvals spell it).
 func digestKey(d [32]byte) string { return fmt.Sprintf("%x", d[:]) }
-
