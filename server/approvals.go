@@ -195,4 +195,3 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-

@@ -93,7 +93,11 @@ func (s *Server) writeDecision(w http.ResponseWriter, d *verify.Decision) *apiEr
 		s.log.Warn("store unavailable", "packet_id", d.PacketID, "error", d.Detail)
 		return errf(503, CodeUnavailable, d.Detail)
 	}
-	writeJSON(w, 200, toDecision(d))
+	out := toDecision(d)
+	if d.Accepted() && !d.DryRun && out.PacketDigest != nil {
+		s.remember(d, *out.PacketDigest)
+	}
+	writeJSON(w, 200, out)
 	return nil
 }
 
