@@ -16,7 +16,6 @@ const maxAccepted = 100_000
 // acceptedHandoff is what validity needs of an accepted handoff.
 type acceptedHandoff struct {
 	expires     time.Time // the packet's expiry plus grace
-	capExpires  time.Time // the earliest capability expiry (zero without a chain)
 	sender      string
 	capIDs      []string
 	capIssuers  []string
