@@ -96,7 +96,7 @@ Exit codes: 0 accepted/success, 1 rejected, 2 usage error (unknown command inclu
 	})
 	root.AddCommand(
 		keygenCmd(), registryCmd(), signCmd(), delegateCmd(), approveCmd(), verifyCmd(),
-		revokeCmd(), execCmd(), auditCmd(), bundleCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(), policyCmd(),
+		revokeCmd(), execCmd(), serveCmd(), tokenCmd(), auditCmd(), bundleCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(), policyCmd(),
 		receiptCmd(),
 	)
 	root.SetHelpCommand(helpCmd())
