@@ -34,7 +34,9 @@ func TestQuantilesWithinPrecision(t *testing.T) {
 		name string
 		gen  func(r *rand.Rand) time.Duration
 	}{
-		{"uniform 100µs-5ms", func(r *rand.Rand) time.Duration { return 100*time.Microsecond + time.Duration(r.Int64N(int64(5*time.Millisecond))) }},
+		{"uniform 100µs-5ms", func(r *rand.Rand) time.Duration {
+			return 100*time.Microsecond + time.Duration(r.Int64N(int64(5*time.Millisecond)))
+		}},
 		{"exponential 300µs", func(r *rand.Rand) time.Duration { return time.Duration(r.ExpFloat64() * float64(300*time.Microsecond)) }},
 		{"bimodal", func(r *rand.Rand) time.Duration {
 			if r.IntN(100) == 0 {

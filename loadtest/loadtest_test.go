@@ -2,8 +2,8 @@ package loadtest
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"net"
 	"net/http"
