@@ -96,7 +96,8 @@ Exit codes: 0 accepted/success, 1 rejected, 2 usage error (unknown command inclu
 	})
 	root.AddCommand(
 		keygenCmd(), registryCmd(), signCmd(), delegateCmd(), approveCmd(), verifyCmd(),
-		revokeCmd(), execCmd(), auditCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(), policyCmd(), loadtestCmd(),
+		revokeCmd(), execCmd(), serveCmd(), tokenCmd(), auditCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(), policyCmd(),
+		loadtestCmd(),
 	)
 	root.SetHelpCommand(helpCmd())
 	root.InitDefaultCompletionCmd()

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trusthandoff/trusthandoff-go/verify"
+)
+
+// metrics are the server's Prometheus collectors, in a registry of its own (no global
+// state: two servers in one process do not share counters).
+type metrics struct {
+	reg         *prometheus.Registry
+	decisions   *prometheus.CounterVec
+	latency     prometheus.Histogram
+	storeErrors prometheus.Counter
+	propagation prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trusthandoff_decisions_total",
+			Help: "Verification decisions, by decision and reason code.",
+		}, []string{"decision", "reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trusthandoff_verify_duration_seconds",
+			Help:    "Time to verify one envelope (POST /v1/verify, excluding any wait for approvals).",
+			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 16),
+		}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trusthandoff_store_errors_total",
+			Help: "Requests answered 503 because a store (nonces, revocations, pending, audit) was unavailable.",
+		}),
+		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trusthandoff_revocation_propagation_seconds",
+			Help:    "Delay between a revocation's time and its arrival on this node's revocation stream.",
+			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 16),
+		}),
+	}
+	m.reg.MustRegister(m.decisions, m.latency, m.storeErrors, m.propagation,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(d *verify.Decision, took time.Duration) {
+	m.decisions.WithLabelValues(d.Decision, string(d.Reason)).Inc()
+	m.latency.Observe(took.Seconds())
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}

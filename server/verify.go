@@ -1,0 +1,299 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/trusthandoff/trusthandoff-go/approval"
+	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/packet"
+	"github.com/trusthandoff/trusthandoff-go/pending"
+	"github.com/trusthandoff/trusthandoff-go/reason"
+	"github.com/trusthandoff/trusthandoff-go/verify"
+)
+
+// Decision is the body of a POST /v1/verify answer (200, for ACCEPT and REJECT alike).
+type Decision struct {
+	Decision     string      `json:"decision"`
+	Reason       reason.Code `json:"reason"`
+	PacketID     string      `json:"packet_id"`
+	Detail       string      `json:"detail"`
+	Flags        []string    `json:"flags"`
+	SigningRule  string      `json:"signing_rule"`
+	DryRun       bool        `json:"dry_run"`
+	PacketDigest *string     `json:"packet_digest"` // null until the signature verified
+}
+
+// parseBool reads a boolean query parameter ("" is false).
+func parseBool(name, v string) (bool, *apiError) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errf(400, CodeBadRequest, fmt.Sprintf("query parameter %s must be a boolean (1, 0, true, false)", name))
+	}
+	return b, nil
+}
+
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c caller) *apiError {
+	if c.admin {
+		return errf(403, CodeForbidden, "verify with an agent token (the admin token binds no recipient)")
+	}
+	q := r.URL.Query()
+	dry, aerr := parseBool("dry_run", q.Get("dry_run"))
+	if aerr != nil {
+		return aerr
+	}
+	var wait time.Duration
+	if ws := q.Get("wait"); ws != "" {
+		d, err := time.ParseDuration(ws)
+		if err != nil || d < 0 {
+			return errf(400, CodeBadRequest, "query parameter wait must be a non-negative duration such as 30s")
+		}
+		wait = min(d, s.cfg.MaxWait)
+	}
+	data, aerr := s.readBody(w, r)
+	if aerr != nil {
+		return aerr
+	}
+	start := time.Now()
+	req := verify.Request{Recipient: c.agent, DryRun: dry}
+	d := s.v.VerifyRequest(r.Context(), data, req)
+	if d.Reason == reason.HumanReviewRequired && !dry && d.Envelope != nil {
+		var err error
+		if d, err = s.holdForApproval(r.Context(), d, req, wait); err != nil {
+			d = storeFailure(d, err)
+		}
+	}
+	s.metrics.observe(d, time.Since(start))
+	return s.writeDecision(w, d)
+}
+
+// storeFailure turns a pending-store failure into a store_unavailable decision.
+func storeFailure(d *verify.Decision, err error) *verify.Decision {
+	re := reason.Wrap(reason.StoreUnavailable, "pending store unavailable", err)
+	out := *d
+	out.Decision, out.Reason, out.Detail, out.Err, out.Flags = verify.Reject, re.Code, re.Error(), re, nil
+	return &out
+}
+
+func (s *Server) writeDecision(w http.ResponseWriter, d *verify.Decision) *apiError {
+	switch d.Reason {
+	case reason.MalformedEnvelope:
+		return errf(400, CodeMalformed, d.Detail)
+	case reason.StoreUnavailable:
+		s.metrics.storeErrors.Inc()
+		s.log.Warn("store unavailable", "packet_id", d.PacketID, "error", d.Detail)
+		return errf(503, CodeUnavailable, d.Detail)
+	}
+	writeJSON(w, 200, toDecision(d))
+	return nil
+}
+
+func toDecision(d *verify.Decision) Decision {
+	out := Decision{
+		Decision: d.Decision, Reason: d.Reason, PacketID: d.PacketID, Detail: d.Detail,
+		Flags: d.Flags, SigningRule: string(d.Rule), DryRun: d.DryRun,
+	}
+	if out.Flags == nil {
+		out.Flags = []string{}
+	}
+	if d.Envelope != nil && d.Rule != "" {
+		dg := d.Digest
+		if dg == ([32]byte{}) {
+			var err error
+			if dg, err = approval.Digest(d.Envelope.Packet, d.Rule); err != nil {
+				return out
+			}
+		}
+		h := digestKey(dg)
+		out.PacketDigest = &h
+	}
+	return out
+}
+
+// pendingRecord is what the server keeps in the pending store for a held handoff: the
+// envelope with every approval collected so far, and when it was first held.
+type pendingRecord struct {
+	Version     int             `json:"v"`
+	RequestedAt time.Time       `json:"requested_at"`
+	Envelope    json.RawMessage `json:"envelope"`
+}
+
+func encodePending(env *packet.Envelope, at time.Time) ([]byte, error) {
+	b, err := env.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(pendingRecord{Version: 1, RequestedAt: at.UTC(), Envelope: b})
+}
+
+func (s *Server) decodePending(data []byte) (*packet.Envelope, time.Time, error) {
+	var rec pendingRecord
+	if err := json.Unmarshal(data, &rec); err != nil || rec.Version != 1 {
+		return nil, time.Time{}, fmt.Errorf("%w: unreadable pending record", pending.ErrUnavailable)
+	}
+	env, err := packet.ParseEnvelope(rec.Envelope, canonical.Limits{MaxBytes: pending.MaxEnvelopeLen})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: pending record: %v", pending.ErrUnavailable, err)
+	}
+	return env, rec.RequestedAt, nil
+}
+
+// pendingExpiry is when a held handoff stops being worth holding: its packet's expiry plus
+// the verifier's grace.
+func (s *Server) pendingExpiry(env *packet.Envelope) time.Time {
+	return env.Packet.ExpiresAt.Time().Add(s.v.TimePolicy().Grace)
+}
+
+// holdForApproval handles a handoff that needs approval: it re-verifies it with the
+// approvals already collected for its digest (the handoff is released once they suffice),
+// holds it in the pending store otherwise, and, with a wait, blocks until approvals
+// arrive (from this node: at once; from others: within PendingPoll), a decision other
+// than human_review_required is reached, the wait ends, or the packet expires.
+func (s *Server) holdForApproval(ctx context.Context, d *verify.Decision, req verify.Request, wait time.Duration) (*verify.Decision, error) {
+	id := digestKey(d.Digest)
+	deadline := s.now().Add(wait)
+	if exp := s.pendingExpiry(d.Envelope); exp.Before(deadline) {
+		deadline = exp
+	}
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(max(deadline.Sub(s.now()), 0))
+		defer t.Stop()
+		timer = t.C
+		s.holdWake(id)
+		defer s.releaseWake(id)
+	}
+	first := true
+	for {
+		var wake <-chan struct{}
+		if wait > 0 {
+			wake = s.wakeChan(id)
+		}
+		next, err := s.retryPending(ctx, id, d, req, first)
+		if err != nil {
+			return d, err
+		}
+		first = false
+		d = next
+		if d.Reason != reason.HumanReviewRequired || wait <= 0 {
+			return d, nil
+		}
+		poll := time.NewTimer(s.cfg.PendingPoll)
+		select {
+		case <-wake:
+		case <-poll.C:
+		case <-timer:
+			poll.Stop()
+			return d, nil
+		case <-ctx.Done():
+			poll.Stop()
+			return d, nil
+		case <-s.closing:
+			poll.Stop()
+			return d, nil
+		}
+		poll.Stop()
+	}
+}
+
+// retryPending re-verifies the held copy of the handoff (with the approvals collected for
+// it). The first call stores the handoff when nothing is held yet. A decision other than
+// human_review_required ends the hold.
+func (s *Server) retryPending(ctx context.Context, id string, d *verify.Decision, req verify.Request, first bool) (*verify.Decision, error) {
+	data, ok, err := s.store.Get(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if !ok {
+		if !first {
+			// Released (or expired) elsewhere: verify again as received, which answers
+			// replay_detected when another node accepted it.
+			req.Envelope = d.Envelope
+			return s.v.VerifyRequest(ctx, nil, req), nil
+		}
+		rec, err := encodePending(d.Envelope, s.now())
+		if err != nil {
+			return d, err
+		}
+		if err := s.store.Put(ctx, id, rec, s.pendingExpiry(d.Envelope)); err != nil {
+			return d, err
+		}
+		return d, nil
+	}
+	held, _, err := s.decodePending(data)
+	if err != nil {
+		return d, err
+	}
+	if len(held.Approvals) == 0 {
+		return d, nil
+	}
+	req.Envelope = held
+	next := s.v.VerifyRequest(ctx, nil, req)
+	if next.Reason != reason.HumanReviewRequired && next.Reason != reason.StoreUnavailable {
+		if err := s.store.Delete(ctx, id); err != nil && !errors.Is(err, pending.ErrInvalid) {
+			s.log.Warn("deleting a released pending handoff failed", "packet_digest", id, "error", err.Error())
+		}
+	}
+	return next, nil
+}
+
+// A waker is closed when an approval for its digest arrives here; n counts the waiting
+// verifications that hold it, so the map forgets digests nobody waits for.
+type waker struct {
+	ch chan struct{}
+	n  int
+}
+
+// wakeChan returns the channel closed when an approval for the digest arrives here. The
+// first call of a waiting verification registers it; releaseWake unregisters it.
+func (s *Server) wakeChan(id string) <-chan struct{} {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	wk, ok := s.wake[id]
+	if !ok {
+		wk = &waker{ch: make(chan struct{})}
+		s.wake[id] = wk
+	}
+	return wk.ch
+}
+
+// holdWake registers one more waiting verification for the digest.
+func (s *Server) holdWake(id string) {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	wk, ok := s.wake[id]
+	if !ok {
+		wk = &waker{ch: make(chan struct{})}
+		s.wake[id] = wk
+	}
+	wk.n++
+}
+
+// releaseWake unregisters a waiting verification.
+func (s *Server) releaseWake(id string) {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if wk, ok := s.wake[id]; ok {
+		if wk.n--; wk.n <= 0 {
+			delete(s.wake, id)
+		}
+	}
+}
+
+// wakeUp wakes every verification waiting here for the digest.
+func (s *Server) wakeUp(id string) {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if wk, ok := s.wake[id]; ok {
+		close(wk.ch)
+		wk.ch = make(chan struct{})
+	}
+}
