@@ -80,6 +80,11 @@ func newCluster(t *testing.T, nodes, senders int) *cluster {
 		t.Cleanup(func() { n.ts.Close(); srv.Close(); st.Close() })
 		c.nodes = append(c.nodes, n)
 	}
+	// A node answers once its revocation subscription has synced: until then it fails
+	// closed (503), which TestClusterRedisDownFailsClosed covers.
+	for i, n := range c.nodes {
+		waitFor(t, fmt.Sprintf("node %d ready", i), func() bool { return n.status(t, "/readyz") == http.StatusOK })
+	}
 	return c
 }
 
@@ -304,4 +309,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
