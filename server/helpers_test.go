@@ -83,7 +83,7 @@ func newWorld(t testing.TB, mod ...func(*server.Config)) *world {
 		t.Fatal(err)
 	}
 	w.srv = srv
-	w.ts = httptest.NewServer(srv)
+	w.ts = httptest.NewServer(checked(t, srv))
 	t.Cleanup(func() { srv.Close(); w.ts.Close() })
 	return w
 }

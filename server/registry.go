@@ -3,12 +3,17 @@ package server
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"io/fs"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/registry"
+	"github.com/trusthandoff/trusthandoff-go/revocation"
 )
 
 // liveRegistry is the registry the pipeline reads: a pointer swapped whole when the
@@ -96,4 +101,143 @@ func (s *Server) reloadRegistry(path string) error {
 	}
 	s.reg.p.Store(r)
 	return nil
+}
+
+// agentJSON is one agent of GET /v1/registry/agents.
+type agentJSON struct {
+	AgentID   string          `json:"agent_id"`
+	Roles     []string        `json:"roles"`
+	RevokedAt *time.Time      `json:"revoked_at"`
+	Keys      []*registry.Key `json:"keys"`
+}
+
+func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request, _ caller) *apiError {
+	reg := s.reg.get()
+	out := []agentJSON{}
+	for _, id := range reg.IDs() {
+		a, _ := reg.Agent(id)
+		out = append(out, agentJSON{AgentID: id, Roles: nonNil(a.Roles), RevokedAt: a.RevokedAt, Keys: a.Keys})
+	}
+	writeJSON(w, 200, map[string]any{"agents": out})
+	return nil
+}
+
+type addAgentRequest struct {
+	PublicKey string   `json:"public_key"`
+	AgentID   string   `json:"agent_id"`
+	Roles     []string `json:"roles"`
+}
+
+func (s *Server) handleAddAgent(w http.ResponseWriter, r *http.Request, _ caller) *apiError {
+	var req addAgentRequest
+	if aerr := s.decodeBody(w, r, &req); aerr != nil {
+		return aerr
+	}
+	pub, err := identity.ParsePublicKeyPEM(req.PublicKey)
+	if err != nil {
+		return errf(400, CodeInvalid, "public_key: "+trim(err.Error()))
+	}
+	if req.AgentID != "" {
+		if err := packet.CheckAgentID(req.AgentID); err != nil {
+			return errf(400, CodeInvalid, "agent_id: "+err.Error())
+		}
+	}
+	for _, role := range req.Roles {
+		if role != registry.RoleApprover {
+			return errf(400, CodeInvalid, "roles: the only role is "+registry.RoleApprover)
+		}
+	}
+	var id string
+	if aerr := s.mutateRegistry(func(reg *registry.Registry) error {
+		var err error
+		id, err = reg.Add(req.AgentID, pub, req.Roles, nil)
+		return err
+	}); aerr != nil {
+		return aerr
+	}
+	s.log.Info("registry: agent added", "agent_id", id)
+	writeJSON(w, 201, map[string]any{"agent_id": id})
+	return nil
+}
+
+type rotateRequest struct {
+	PublicKey string   `json:"public_key"`
+	Overlap   duration `json:"overlap"`
+}
+
+func (s *Server) handleRotateAgent(w http.ResponseWriter, r *http.Request, _ caller) *apiError {
+	id := r.PathValue("id")
+	var req rotateRequest
+	if aerr := s.decodeBody(w, r, &req); aerr != nil {
+		return aerr
+	}
+	pub, err := identity.ParsePublicKeyPEM(req.PublicKey)
+	if err != nil {
+		return errf(400, CodeInvalid, "public_key: "+trim(err.Error()))
+	}
+	overlap := registry.DefaultOverlap
+	if req.Overlap.set {
+		overlap = req.Overlap.d
+	}
+	if aerr := s.mutateRegistry(func(reg *registry.Registry) error {
+		if _, ok := reg.Agent(id); !ok {
+			return errNoAgent
+		}
+		return reg.Rotate(id, pub, s.now(), overlap)
+	}); aerr != nil {
+		return aerr
+	}
+	s.log.Info("registry: key rotated", "agent_id", id)
+	writeJSON(w, 200, map[string]any{"agent_id": id})
+	return nil
+}
+
+func (s *Server) handleRevokeAgent(w http.ResponseWriter, r *http.Request, _ caller) *apiError {
+	id := r.PathValue("id")
+	at := s.now().UTC()
+	if aerr := s.mutateRegistry(func(reg *registry.Registry) error {
+		if _, ok := reg.Agent(id); !ok {
+			return errNoAgent
+		}
+		return reg.Revoke(id, at)
+	}); aerr != nil {
+		return aerr
+	}
+	// The revocation store pushes the revocation to every node (and running gates) at once;
+	// the registry file follows within its poll interval.
+	if err := s.store.Revoke(r.Context(), revocation.Entry{Kind: revocation.KindAgent, ID: id, At: at}); err != nil {
+		return s.unavailable(err)
+	}
+	s.log.Info("registry: agent revoked", "agent_id", id)
+	writeJSON(w, 200, map[string]any{"agent_id": id, "revoked_at": at})
+	return nil
+}
+
+var errNoAgent = errors.New("no such agent")
+
+// mutateRegistry applies fn to the registry: to the file (under its lock, written
+// atomically) and then to the served registry, or only to the served one without a file.
+func (s *Server) mutateRegistry(fn func(*registry.Registry) error) *apiError {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	var err error
+	if s.cfg.RegistryPath != "" {
+		if err = registry.Update(s.cfg.RegistryPath, fn); err == nil {
+			err = s.reloadRegistry(s.cfg.RegistryPath)
+			if err != nil {
+				return s.unavailable(err)
+			}
+		}
+	} else {
+		err = fn(s.reg.get())
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errNoAgent):
+		return errf(404, CodeNotFound, "no such agent")
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist):
+		return s.unavailable(err)
+	}
+	return errf(422, CodeInvalid, trim(err.Error()))
 }

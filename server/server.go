@@ -87,7 +87,9 @@ type Server struct {
 	maxBody   int
 	mux       *http.ServeMux
 	metrics   *metrics
+	accepted  acceptedSet
 	regMu     sync.Mutex // serialises registry mutations (file and memory)
+	pendMu    sync.Mutex // serialises this node's updates of held handoffs
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -138,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, v: v, reg: live, store: cfg.Store, tokens: cfg.Tokens,
 		signers: cfg.Signers, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		closing: make(chan struct{}), wake: map[string]*waker{},
-		metrics: newMetrics(),
+		metrics: newMetrics(), accepted: acceptedSet{m: map[string]acceptedHandoff{}},
 	}
 	if cfg.AdminToken != "" {
 		s.adminHash = []byte(HashToken(cfg.AdminToken))
@@ -292,4 +294,3 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 
 // digestKey names a packet digest in maps and stores (hex, as approvals spell it).
 func digestKey(d [32]byte) string { return fmt.Sprintf("%x", d[:]) }
-

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trusthandoff/trusthandoff-go/approval"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
+	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/pending"
 	"github.com/trusthandoff/trusthandoff-go/reason"
@@ -92,7 +93,11 @@ func (s *Server) writeDecision(w http.ResponseWriter, d *verify.Decision) *apiEr
 		s.log.Warn("store unavailable", "packet_id", d.PacketID, "error", d.Detail)
 		return errf(503, CodeUnavailable, d.Detail)
 	}
-	writeJSON(w, 200, toDecision(d))
+	out := toDecision(d)
+	if d.Accepted() && !d.DryRun && out.PacketDigest != nil {
+		s.remember(d, *out.PacketDigest)
+	}
+	writeJSON(w, 200, out)
 	return nil
 }
 
@@ -218,6 +223,19 @@ func (s *Server) retryPending(ctx context.Context, id string, d *verify.Decision
 			// replay_detected when another node accepted it.
 			req.Envelope = d.Envelope
 			return s.v.VerifyRequest(ctx, nil, req), nil
+		}
+		// A packet already accepted (its nonce spent) is not held again for approval.
+		if pub, err := identity.ParsePublicKeyPEM(d.Envelope.Packet.PublicKey); err == nil {
+			seen, err := s.store.Seen(ctx, verify.ReplayKey(pub, d.Envelope.Packet.Nonce))
+			if err != nil {
+				return d, err
+			}
+			if seen {
+				re := reason.New(reason.ReplayDetected, "nonce already used by this sender")
+				out := *d
+				out.Decision, out.Reason, out.Detail, out.Err, out.Flags = verify.Reject, re.Code, re.Error(), re, nil
+				return &out, nil
+			}
 		}
 		rec, err := encodePending(d.Envelope, s.now())
 		if err != nil {

@@ -115,3 +115,19 @@ func TestVerifyHoldsHandoffsThatNeedApproval(t *testing.T) {
 	// A dry run holds nothing new and consumes nothing.
 	wantDecision(t, w.post(t, "/v1/verify?dry_run=1", w.bob.token, env), "REJECT", "human_review_required")
 }
+
+func TestProbes(t *testing.T) {
+	w := newWorld(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := w.get(t, p, ""); r.status != 200 {
+			t.Fatalf("%s: %d %s", p, r.status, r.body)
+		}
+	}
+	wantDecision(t, w.post(t, "/v1/verify", w.bob.token, w.sign(t, w.alice, w.bob)), "ACCEPT", "ok")
+	r := w.get(t, "/metrics", "")
+	for _, want := range []string{`trusthandoff_decisions_total{decision="ACCEPT",reason="ok"} 1`, "trusthandoff_verify_duration_seconds_count 1"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -427,5 +427,3 @@ func loadKeysDir(dir string, reg *registry.Registry) (map[string]identity.Signer
 	}
 	return out, nil
 }
-
-
