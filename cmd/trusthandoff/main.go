@@ -97,7 +97,7 @@ Exit codes: 0 accepted/success, 1 rejected, 2 usage error (unknown command inclu
 	root.AddCommand(
 		keygenCmd(), registryCmd(), signCmd(), delegateCmd(), approveCmd(), verifyCmd(),
 		revokeCmd(), execCmd(), serveCmd(), tokenCmd(), auditCmd(), bundleCmd(), attestCmd(), verifyAttestationCmd(), inspectCmd(), demoCmd(), policyCmd(),
-		receiptCmd(),
+		receiptCmd(), loadtestCmd(),
 	)
 	root.SetHelpCommand(helpCmd())
 	root.InitDefaultCompletionCmd()
