@@ -64,10 +64,9 @@ func newCluster(t *testing.T, nodes, senders int) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := redisstore.Open(redisstore.Config{
-			Addr: rs.Addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond,
-			WriteTimeout: 200 * time.Millisecond, HealthInterval: 200 * time.Millisecond,
-		})
+		// The store's defaults (500 ms per operation, the subscription pinged after 1 s of
+		// silence and stale after 3 s), as the serve command uses them.
+		st, err := redisstore.Open(redisstore.Config{Addr: rs.Addr})
 		if err != nil {
 			t.Fatal(err)
 		}
