@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/trusthandoff/trusthandoff-go/internal/atomicfile"
 	"github.com/trusthandoff/trusthandoff-go/internal/filelock"
 )
 
@@ -103,7 +104,7 @@ func (s *store) latest(origin string) (checkpoint, error) {
 // temporary file, synced, renamed over the old one, and the directory synced, so a crash
 // leaves either the old or the new state, never a mix or nothing.
 func (s *store) save(origin string, signedNote []byte) error {
-	if err := writeAtomic(s.path(origin), signedNote); err != nil {
+	if err := atomicfile.Write(s.path(origin), signedNote, 0o600); err != nil {
 		return fmt.Errorf("%w: %v", ErrState, err)
 	}
 	return nil
@@ -126,33 +127,4 @@ func (s *store) keepEvidence(origin string, body []byte) {
 	if _, err := f.Write(body); err == nil {
 		_ = f.Sync() // best effort, see above
 	}
-}
-
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return syncDir(d)
 }

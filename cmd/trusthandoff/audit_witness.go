@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/audit/witness"
+	"github.com/trusthandoff/trusthandoff-go/internal/atomicfile"
 )
 
 // auditWitnessCmds are the witness commands under "audit": running a witness, making its
@@ -219,7 +219,7 @@ or the witness is unavailable.`,
 				return err
 			}
 			if outPath != "" {
-				if err := writeFileAtomic(outPath, res.cosigned); err != nil {
+				if err := atomicfile.Write(outPath, res.cosigned, 0o644); err != nil {
 					return unavailable(err)
 				}
 			}
@@ -288,7 +288,7 @@ func pushLog(ctx context.Context, logPath, cpPath, url string, wv *witness.Verif
 			return nil, &exitError{code: exitRejected, err: err}
 		}
 		if explicit {
-			if err := writeFileAtomic(cpPath, res.cosigned); err != nil {
+			if err := atomicfile.Write(cpPath, res.cosigned, 0o644); err != nil {
 				return nil, unavailable(err)
 			}
 			return res, nil
@@ -371,32 +371,6 @@ func witnessCosignedAt(signed []byte, wv *witness.Verifier) (time.Time, error) {
 		return time.Time{}, errors.New("no cosignature")
 	}
 	return at, nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file beside it, synced, then
-// renamed over it, so a reader sees the old or the new content, never a part.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // witnessKeysFlag is audit verify's --witness-key: cosignature/v1 verifier keys of
