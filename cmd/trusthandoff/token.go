@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trusthandoff/trusthandoff-go/internal/atomicfile"
 	"github.com/trusthandoff/trusthandoff-go/internal/filelock"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/server"
@@ -83,27 +83,7 @@ func updateTokens(path string, fn func(server.Tokens)) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return unavailable(err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return unavailable(err)
-	}
-	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return unavailable(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return unavailable(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return unavailable(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, out, 0o600); err != nil {
 		return unavailable(err)
 	}
 	return nil
