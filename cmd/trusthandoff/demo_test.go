@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -115,5 +116,30 @@ func checkDemoText(t *testing.T, out string) {
 	}
 	if !strings.Contains(out, "all six outcomes as expected") {
 		t.Errorf("no summary line:\n%s", out)
+	}
+}
+
+// TestReadmeQuickstartStartsWithTheDemo: the README's Quickstart opens with the demo, and
+// the walkthrough script (make quickstart) runs it first.
+func TestReadmeQuickstartStartsWithTheDemo(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "## Quickstart")
+	_, rest, ok2 := strings.Cut(rest, "```sh\n")
+	block, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no sh block under Quickstart")
+	}
+	if strings.TrimSpace(block) != "go run ./cmd/trusthandoff demo" {
+		t.Errorf("the Quickstart's first command is %q, not the demo", block)
+	}
+	script, err := os.ReadFile(filepath.Join("..", "..", "scripts", "quickstart.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `"$bin" demo`+"\n") {
+		t.Error("scripts/quickstart.sh does not run the demo")
 	}
 }
