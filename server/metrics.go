@@ -16,6 +16,7 @@ import (
 type metrics struct {
 	reg         *prometheus.Registry
 	decisions   *prometheus.CounterVec
+	receipts    *prometheus.CounterVec
 	latency     prometheus.Histogram
 	storeErrors prometheus.Counter
 	propagation prometheus.Histogram
@@ -27,6 +28,10 @@ func newMetrics() *metrics {
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trusthandoff_decisions_total",
 			Help: "Verification decisions, by decision and reason code.",
+		}, []string{"decision", "reason"}),
+		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trusthandoff_receipt_decisions_total",
+			Help: "Receipt verification decisions (POST /v1/receipts/verify), by decision and reason code.",
 		}, []string{"decision", "reason"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "trusthandoff_verify_duration_seconds",
@@ -43,7 +48,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 16),
 		}),
 	}
-	m.reg.MustRegister(m.decisions, m.latency, m.storeErrors, m.propagation,
+	m.reg.MustRegister(m.decisions, m.receipts, m.latency, m.storeErrors, m.propagation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -8,6 +8,8 @@ func (s *Server) routesMore() {
 	s.handle("POST /v1/revocations", agent, s.handleRevoke)
 	s.handle("GET /v1/revocations/stream", agent, s.handleStream)
 	s.handle("GET /v1/validity/{digest}", agent, s.handleValidity)
+	s.handle("POST /v1/receipts", agent, s.handleSignReceipt)
+	s.handle("POST /v1/receipts/verify", verifying, s.handleVerifyReceipt)
 	s.handle("GET /v1/registry/agents", admin, s.handleListAgents)
 	s.handle("POST /v1/registry/agents", admin, s.handleAddAgent)
 	s.handle("POST /v1/registry/agents/{id}/rotate", admin, s.handleRotateAgent)

@@ -18,6 +18,7 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/pending"
+	"github.com/trusthandoff/trusthandoff-go/receipt"
 	"github.com/trusthandoff/trusthandoff-go/registry"
 	"github.com/trusthandoff/trusthandoff-go/revocation"
 	"github.com/trusthandoff/trusthandoff-go/verify"
@@ -77,6 +78,7 @@ type Config struct {
 type Server struct {
 	cfg       Config
 	v         *verify.Verifier
+	receipts  *receipt.Verifier
 	reg       *liveRegistry
 	store     Store
 	tokens    Tokens
@@ -141,6 +143,9 @@ func New(cfg Config) (*Server, error) {
 		signers: cfg.Signers, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		closing: make(chan struct{}), wake: map[string]*waker{},
 		metrics: newMetrics(), accepted: acceptedSet{m: map[string]acceptedHandoff{}},
+	}
+	if s.receipts, err = s.newReceiptVerifier(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if cfg.AdminToken != "" {
 		s.adminHash = []byte(HashToken(cfg.AdminToken))
