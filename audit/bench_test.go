@@ -2,10 +2,12 @@ package audit
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -197,4 +199,32 @@ func BenchmarkAuditProof1M(b *testing.B) {
 		b.ReportMetric(float64(32*len(p.Hashes)), "path-bytes")
 		b.ReportMetric(float64(len(p.Hashes)), "hashes")
 	})
+}
+
+// BenchmarkFileSinkEmit is the file sink alone: typical decision events emitted by 1 and
+// 64 concurrent callers, each Emit returning once its record is synced (group commit).
+func BenchmarkFileSinkEmit(b *testing.B) {
+	for _, callers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			s, err := OpenFile(filepath.Join(b.TempDir(), "audit.jsonl"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ev := benchEvent(1)
+			ctx := context.Background()
+			b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.Emit(ctx, ev); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+		})
+	}
 }

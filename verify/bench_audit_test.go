@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -13,15 +14,19 @@ import (
 )
 
 // BenchmarkPipelineAudit measures the cost of the audit log: the whole pipeline (memory
-// replay store, precomputed registry keys) at 64 concurrent callers, without a sink and with
-// an audit.FileSink (one hash-chained record per decision, synced before the decision is
-// returned, group-committed; signed checkpoints refreshed as in production). Compare the
-// two sub-benchmarks of one run.
+// replay store, precomputed registry keys) at 64 (and 256) concurrent callers, without a
+// sink and with an audit.FileSink (one hash-chained record per decision, synced before the
+// decision is returned, group-committed; signed checkpoints refreshed as in production).
+// Compare the sub-benchmarks of one run.
 func BenchmarkPipelineAudit(b *testing.B) {
 	precomputedFixture(b)
 	defer benchPool.f.reg.SetVerifierFactory(nil)
-	for _, sink := range []string{"none", "file"} {
-		b.Run("sink="+sink+"/callers=64", func(b *testing.B) {
+	for _, bc := range []struct {
+		sink    string
+		callers int
+	}{{"none", 64}, {"file", 64}, {"none", 256}, {"file", 256}} {
+		sink := bc.sink
+		b.Run(fmt.Sprintf("sink=%s/callers=%d", sink, bc.callers), func(b *testing.B) {
 			f, envs := envelopes(b, b.N)
 			now := t0.Add(time.Second)
 			opts := []Option{WithRevocations(f.revoked)}
@@ -43,7 +48,7 @@ func BenchmarkPipelineAudit(b *testing.B) {
 			}
 			ctx := context.Background()
 			var next atomic.Int64
-			b.SetParallelism(max(1, 64/runtimeProcs())) // 64 goroutines on this machine's GOMAXPROCS
+			b.SetParallelism(max(1, bc.callers/runtime.GOMAXPROCS(0))) // callers goroutines
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
@@ -60,5 +65,3 @@ func BenchmarkPipelineAudit(b *testing.B) {
 		})
 	}
 }
-
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
