@@ -15,155 +15,46 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/trusthandoff/trusthandoff-go/internal/testservice"
 )
 
 // RequireEnv names the environment variable that turns "nats-server not installed" from a
 // skip into a failure.
 const RequireEnv = "TRUSTHANDOFF_REQUIRE_NATS"
 
-const startTimeout = 15 * time.Second
-
 // Server is a nats-server child process with JetStream enabled. It is killed when the test
 // ends.
 type Server struct {
 	// Addr is the server's "127.0.0.1:port"; URL is "nats://" + Addr.
 	Addr, URL string
-
-	t    testing.TB
-	bin  string
-	port int
-	dir  string
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	output  *lockedBuffer
-	running bool
+	*testservice.Process
 }
 
 // Start starts nats-server -js on a free loopback port with its store in a temporary
 // directory, waits until JetStream answers, and registers its shutdown with t.Cleanup.
+// Kill stops it with SIGKILL; Restart brings it back on the same port with every stream.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv(RequireEnv) != "" {
-			t.Fatalf("nats-server not found in PATH and %s is set: %v", RequireEnv, err)
-		}
-		t.Skipf("nats-server not found in PATH (install it, e.g. apt-get install nats-server; set %s=1 to fail instead of skipping)", RequireEnv)
-	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
-	t.Cleanup(s.Kill)
-	var lastErr error
-	for range 5 { // a free port can be taken between probe and bind; retry
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("natstest: %v", err)
-		}
-		s.port = port
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.URL = "nats://" + s.Addr
-		if lastErr = s.start(); lastErr == nil {
-			return s
-		}
-	}
-	t.Fatalf("natstest: %v", lastErr)
-	return nil
+	p := testservice.Start(t, testservice.Spec{
+		Binary:     "nats-server",
+		Install:    "apt-get install nats-server",
+		RequireEnv: RequireEnv,
+		Args: func(port int, dir string) []string {
+			return []string{"-js", "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", dir, "-n", "natstest-" + strconv.Itoa(port)}
+		},
+		Ready:        Ping,
+		StartTimeout: 15 * time.Second,
+	})
+	return &Server{Addr: p.Addr, URL: "nats://" + p.Addr, Process: p}
 }
-
-// Port returns the server's TCP port.
-func (s *Server) Port() int { return s.port }
 
 // StoreDir returns the directory holding the server's JetStream store.
-func (s *Server) StoreDir() string { return s.dir }
-
-// Output returns what the server has logged since it was last started.
-func (s *Server) Output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.output == nil {
-		return ""
-	}
-	return s.output.String()
-}
-
-// Kill stops the server with SIGKILL and waits for it to exit; it does nothing if the
-// server is not running.
-func (s *Server) Kill() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.running {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-	s.running = false
-}
-
-// Restart starts the server again on the same port, with the same store, after Kill.
-func (s *Server) Restart() {
-	s.t.Helper()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := s.start()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("natstest: restart on port %d: %v", s.port, err)
-		}
-		time.Sleep(50 * time.Millisecond) // the port may linger briefly
-	}
-}
-
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.running {
-		return fmt.Errorf("nats-server on port %d is already running", s.port)
-	}
-	cmd := exec.Command(s.bin,
-		"-js",
-		"-a", "127.0.0.1",
-		"-p", strconv.Itoa(s.port),
-		"-sd", s.dir,
-		"-n", "natstest-"+strconv.Itoa(s.port),
-	)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := Ping(s.Addr)
-		if err == nil {
-			s.cmd, s.exited, s.output, s.running = cmd, exited, out, true
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("nats-server on port %d exited at start (%v):\n%s", s.port, err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("nats-server on port %d: JetStream did not answer within %v (%v):\n%s", s.port, startTimeout, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func (s *Server) StoreDir() string { return s.Dir() }
 
 // Ping connects to the NATS server at addr and asks JetStream for its account info
 // ($JS.API.INFO) in the plain NATS protocol; it succeeds when the answer is an account info
@@ -217,30 +108,4 @@ func Ping(addr string) error {
 			return nil
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
