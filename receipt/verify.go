@@ -208,7 +208,7 @@ func (v *Verifier) Verify(ctx context.Context, r *Receipt, env *packet.Envelope,
 	if err == nil {
 		err = v.checkReplay(ctx, r, opt.DryRun)
 	}
-	if r != nil && r.check() == nil {
+	if v.sink != audit.Discard() && r != nil && r.check() == nil {
 		if aerr := v.emit(ctx, r, err, at); aerr != nil && err == nil {
 			err = reason.Wrap(reason.StoreUnavailable, "receipt: cannot record the audit event", fmt.Errorf("%w: %w", ErrStoreUnavailable, aerr))
 		}
