@@ -14,8 +14,15 @@ mode="${1:-pebble}"; rounds="${2:-3}"; duration="${3:-5s}"; conns="${4:-32}"
 requests="${REQUESTS:-150000}"
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+pids=()  # redis-server (started in this shell)
+# start runs in a command substitution (a subshell), so it records its server's pid in
+# $tmp/NAME.pid rather than in pids.
+cleanup() {
+  for f in "$tmp"/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 go build -o "$tmp/th" ./cmd/trusthandoff
 th="$tmp/th"
@@ -32,7 +39,7 @@ chmod 600 "$tmp/bob.token"
 start() {
   local name=$1; shift
   mkfifo "$tmp/$name.fifo"
-  "$@" > "$tmp/$name.fifo" 2> "$tmp/$name.err" & pids+=($!)
+  "$@" > "$tmp/$name.fifo" 2> "$tmp/$name.err" & echo $! > "$tmp/$name.pid"
   exec {fd}< "$tmp/$name.fifo"
   local line; read -r -t 20 line <&"$fd" || { echo "$name did not start:" >&2; cat "$tmp/$name.err" >&2; exit 3; }
   python3 -c 'import json,sys; print(json.loads(sys.argv[1])["listen"])' "$line"

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	pdb "github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/trusthandoff/trusthandoff-go/internal/fanout"
@@ -122,7 +123,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
 	}
-	db, err := pdb.Open(dir, &pdb.Options{Lock: lock, Logger: quietLogger{}})
+	db, err := pdb.Open(dir, options(lock))
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)
@@ -222,6 +223,17 @@ func prefixEnd(p string) []byte {
 	b := []byte(p)
 	b[len(b)-1]++
 	return b
+}
+
+// options are the Pebble options of a store. Every level's tables carry a Bloom filter:
+// nearly every lookup of a verification misses (a fresh nonce, an agent nobody revoked),
+// and without filters a miss reads every table that overlaps the key.
+func options(lock *pdb.Lock) *pdb.Options {
+	o := &pdb.Options{Lock: lock, Logger: quietLogger{}, Levels: make([]pdb.LevelOptions, 7)}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o.EnsureDefaults()
 }
 
 // getTime reads a value that starts with an encoded time; the rest of the
