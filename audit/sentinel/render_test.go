@@ -40,7 +40,7 @@ func TestRenderers(t *testing.T) {
 		t.Errorf("text output carries a raw escape character:\n%s", text.String())
 	}
 	page := h.String()
-	for _, bad := range []string{"<script>alert", "<img", "http://", "https://", "\x1b"} {
+	for _, bad := range []string{"<script>alert", "<img", "://", "\x1b"} {
 		if strings.Contains(page, bad) {
 			t.Errorf("HTML holds %q", bad)
 		}
