@@ -57,9 +57,11 @@ func who(agent string) string {
 
 // list quotes up to maxSummaryListedItems distinct values.
 func list(vals []string) string {
+	set := map[string]bool{}
 	var seen []string
 	for _, v := range vals {
-		if v != "" && !slices.Contains(seen, v) {
+		if v != "" && !set[v] {
+			set[v] = true
 			seen = append(seen, v)
 		}
 	}
@@ -150,16 +152,17 @@ func (a *analysis) bursts(rule string, sev Severity, match func(*group) bool, su
 		gs := byAgent[agent]
 		slices.SortStableFunc(gs, func(x, y *group) int { return cmp.Or(x.ts.Compare(y.ts), cmp.Compare(x.seq, y.seq)) })
 		in := make([]bool, len(gs))
-		end := 0
+		end, marked := 0, 0 // in[:marked] is decided; both only grow, so this is linear
 		for j := range gs {
 			end = max(end, j)
 			for end < len(gs) && gs[end].ts.Sub(gs[j].ts) <= w {
 				end++
 			}
 			if end-j >= k {
-				for i := j; i < end; i++ {
+				for i := max(j, marked); i < end; i++ {
 					in[i] = true
 				}
+				marked = max(marked, end)
 			}
 		}
 		for i := 0; i < len(gs); {
@@ -223,7 +226,7 @@ func approvalDeniedRule(a *analysis) []Finding {
 // human's consent over to something else.
 func approvalReusedRule(a *analysis) []Finding {
 	type use struct {
-		packets []string
+		packets map[string]bool
 		gs      []*group
 	}
 	uses := map[string]*use{}
@@ -239,14 +242,12 @@ func approvalReusedRule(a *analysis) []Finding {
 		for _, ap := range g.approvals {
 			u, ok := uses[ap.id]
 			if !ok {
-				u = &use{}
+				u = &use{packets: map[string]bool{}}
 				uses[ap.id] = u
 				ids = append(ids, ap.id)
 			}
-			if !slices.Contains(u.packets, pkt) {
-				u.packets = append(u.packets, pkt)
-			}
-			if !slices.Contains(u.gs, g) {
+			u.packets[pkt] = true
+			if len(u.gs) == 0 || u.gs[len(u.gs)-1] != g { // groups come in order
 				u.gs = append(u.gs, g)
 			}
 		}
