@@ -55,7 +55,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	if len(rep.Findings) == 0 {
 		p("  none\n")
 	}
-	p("\nDelegation graph: %d agents, %d edges\n", len(rep.Graph.Nodes), len(rep.Graph.Edges))
+	p("\nDelegation graph: %s, %s\n", plural(len(rep.Graph.Nodes), "agent"), plural(len(rep.Graph.Edges), "edge"))
 	for _, e := range rep.Graph.Edges {
 		p("  %s -> %s: %d accepted, %d rejected, %d dry runs\n", safe(e.From), safe(e.To), e.Accepted, e.Rejected, e.DryRun)
 	}

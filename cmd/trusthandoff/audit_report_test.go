@@ -198,3 +198,28 @@ func TestAuditReportBrokenLog(t *testing.T) {
 		}
 	}
 }
+
+// Rule: a human's deny and a revoked sender, as the real verifier records them, are
+// reported with the records behind them.
+func TestAuditReportDeniedAndRevoked(t *testing.T) {
+	w := newWorld(t)
+	log := filepath.Join(w.dir, "audit.jsonl")
+	review := mustTH(t, 0, "", "sign", "--key", w.key("alice"), "--to", w.ids["bob"], "--intent", "x", "--requires-review").stdout
+	denied := mustTH(t, 0, "", "approve", "--key", w.key("olga"), "--envelope", w.write(t, "r.json", review), "--deny").stdout
+	w.verify(t, 1, w.write(t, "d.json", denied), "--audit-log", log)
+	env := mustTH(t, 0, "", "sign", "--key", w.key("alice"), "--to", w.ids["bob"], "--intent", "x").stdout
+	mustTH(t, 0, "", "revoke", "--state", w.state, "--agent-id", w.ids["alice"])
+	w.verify(t, 1, w.write(t, "e.json", env), "--audit-log", log)
+	var rep cliReport
+	if err := json.Unmarshal([]byte(mustTH(t, 0, "", "audit", "report", log, "--format", "json").stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]uint64{}
+	for _, f := range rep.Findings {
+		got[f.Rule] = f.Seqs
+	}
+	want := map[string][]uint64{"approval_denied": {1, 2}, "revoked_authority": {3}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+}
