@@ -104,11 +104,17 @@ func TestRules(t *testing.T) {
 		}, nil},
 		{"approval reused", func(b *logb) []exp {
 			ap := []any{map[string]any{"approval_id": "ap1", "approver": "olga", "decision": "approve"}}
-			s := b.add(dec{from: "a", to: "b", reason: "ok", payload: map[string]any{"approvals": ap, "packet_digest": "d1"}})
+			// the same packet accepted, then replayed: one packet; then another packet
+			b.add(dec{from: "a", to: "b", reason: "ok", payload: map[string]any{"approvals": ap, "packet_digest": "d1"}})
 			b.add(dec{from: "a", to: "b", reason: "replay_detected", extra: []string{audit.ReplayDetected}, payload: map[string]any{"approvals": ap, "packet_digest": "d1"}, at: time.Second})
-			s = append(s, 1, 2, 3)
-			s = append(s, b.add(dec{from: "a", to: "b", reason: "approval_invalid", payload: map[string]any{"approvals": ap, "packet_digest": "d2"}, at: 2 * time.Second})...)
+			b.add(dec{from: "a", to: "b", reason: "approval_invalid", payload: map[string]any{"approvals": ap, "packet_digest": "d2"}, at: 2 * time.Second})
 			return []exp{{RuleReplay, "a", []uint64{2, 3}}, {RuleApprovalInvalid, "a", []uint64{4}}, {RuleApprovalReused, "a", []uint64{1, 2, 3, 4}}}
+		}, nil},
+		{"approval on one packet, replayed, is not reuse", func(b *logb) []exp {
+			ap := []any{map[string]any{"approval_id": "ap1"}}
+			b.add(dec{from: "a", to: "b", reason: "ok", packet: "p", payload: map[string]any{"approvals": ap}})
+			s := b.add(dec{from: "a", to: "b", reason: "replay_detected", packet: "p", payload: map[string]any{"approvals": ap}})
+			return []exp{{RuleReplay, "a", s}}
 		}, nil},
 		{"wrong recipient", func(b *logb) []exp {
 			s := b.add(dec{from: "a", to: "b", reason: "wrong_recipient", extra: []string{audit.WrongRecipient}, payload: map[string]any{"recipient": "c"}})
