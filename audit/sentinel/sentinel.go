@@ -89,7 +89,8 @@ type Report struct {
 type LogInfo struct {
 	Path       string          `json:"path,omitempty"`
 	Records    uint64          `json:"records"`
-	LastHash   string          `json:"last_hash,omitempty"`
+	LastHash   string          `json:"last_hash,omitempty"` // hex sha256 of the newest record line
+	Root       string          `json:"root,omitempty"`      // RFC 6962 tree hash of every record (base64)
 	Verified   bool            `json:"verified"`
 	Checkpoint *CheckpointInfo `json:"checkpoint,omitempty"`
 	Uncovered  uint64          `json:"uncovered"`

@@ -84,6 +84,9 @@ written); 2 usage (LOG or CP missing, no log key, a bad flag); 3 LOG cannot be r
 				return &exitError{code: exitRejected, err: errors.New(msg)}
 			}
 			info := sentinel.LogInfo{Path: path, Records: v.log.Size(), LastHash: lastHash(v.log), Verified: true}
+			if root, err := v.log.Root(v.log.Size()); err == nil {
+				info.Root = root.String()
+			}
 			if v.cp != nil {
 				info.Checkpoint = &sentinel.CheckpointInfo{Origin: v.cp.Origin, Size: v.cp.Size, Root: v.cp.Root.String()}
 				info.Uncovered = v.log.Size() - v.cp.Size
