@@ -14,8 +14,15 @@ mode="${1:-pebble}"; rounds="${2:-3}"; duration="${3:-5s}"; conns="${4:-32}"
 requests="${REQUESTS:-150000}"
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+pids=()  # redis-server (started in this shell)
+# start runs in a command substitution (a subshell), so it records its server's pid in
+# $tmp/NAME.pid rather than in pids.
+cleanup() {
+  for f in "$tmp"/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 go build -o "$tmp/th" ./cmd/trusthandoff
 th="$tmp/th"
@@ -32,7 +39,7 @@ chmod 600 "$tmp/bob.token"
 start() {
   local name=$1; shift
   mkfifo "$tmp/$name.fifo"
-  "$@" > "$tmp/$name.fifo" 2> "$tmp/$name.err" & pids+=($!)
+  "$@" > "$tmp/$name.fifo" 2> "$tmp/$name.err" & echo $! > "$tmp/$name.pid"
   exec {fd}< "$tmp/$name.fifo"
   local line; read -r -t 20 line <&"$fd" || { echo "$name did not start:" >&2; cat "$tmp/$name.err" >&2; exit 3; }
   python3 -c 'import json,sys; print(json.loads(sys.argv[1])["listen"])' "$line"
@@ -55,4 +62,23 @@ base=$(start baseline "$th" loadtest baseline --listen 127.0.0.1:0 --registry "$
 echo "mode $mode: sidecar $side, baseline $base, $rounds rounds of $duration, $conns connections" >&2
 "$th" loadtest --target "http://$base/v1/verify" --target "http://$side/v1/verify" \
   --rounds "$rounds" --duration "$duration" --connections "$conns" --requests "$requests" \
-  --sign-key "$tmp/alice.key" --to "$bob" --actions read_tickets --token-file "$tmp/bob.token"
+  --sign-key "$tmp/alice.key" --to "$bob" --actions read_tickets --token-file "$tmp/bob.token" \
+  | tee "$tmp/result.json"
+# CPU each server used over all its rounds (user+system, from /proc), per request
+# answered: on a shared box this is steadier than requests/s.
+if [ -r /proc/self/stat ]; then
+  tick=$(getconf CLK_TCK)
+  for name in baseline sidecar; do
+    pid=$(cat "$tmp/$name.pid")
+    target=$([ $name = sidecar ] && echo "http://$side/v1/verify" || echo "http://$base/v1/verify")
+    python3 - "$pid" "$tick" "$target" "$tmp/result.json" "$name" >&2 <<'PY'
+import json, sys
+pid, tick, target, path, name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+cpu = (int(f[11]) + int(f[12])) / tick
+runs = [r for r in json.load(open(path))["runs"] if r.get("target") == target]
+n = sum(r.get("requests", 0) for r in runs)
+print(f"cpu {name}: {cpu:.2f} s for {n} answers = {1e6 * cpu / max(n, 1):.0f} us/request")
+PY
+  done
+fi

@@ -25,8 +25,9 @@ type acceptedHandoff struct {
 
 // acceptedSet remembers accepted handoffs by packet digest until they expire.
 type acceptedSet struct {
-	mu sync.Mutex
-	m  map[string]acceptedHandoff
+	mu      sync.Mutex
+	m       map[string]acceptedHandoff
+	sweptAt time.Time // last scan for expired entries of a full set
 }
 
 func (s *Server) remember(d *verify.Decision, digest string) {
@@ -44,6 +45,10 @@ func (s *Server) remember(d *verify.Decision, digest string) {
 	s.accepted.mu.Lock()
 	defer s.accepted.mu.Unlock()
 	if len(s.accepted.m) >= maxAccepted {
+		if now.Sub(s.accepted.sweptAt) < time.Second {
+			return // swept less than a second ago: a scan per request would cost O(n) each
+		}
+		s.accepted.sweptAt = now
 		for k, v := range s.accepted.m {
 			if !now.Before(v.validUntil) {
 				delete(s.accepted.m, k)

@@ -2,14 +2,15 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
-	"github.com/trusthandoff/trusthandoff-go/approval"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/packet"
@@ -112,8 +113,8 @@ func toDecision(d *verify.Decision) Decision {
 	if d.Envelope != nil && d.Rule != "" {
 		dg := d.Digest
 		if dg == ([32]byte{}) {
-			var err error
-			if dg, err = approval.Digest(d.Envelope.Packet, d.Rule); err != nil {
+			var ok bool
+			if dg, ok = packetDigest(d.Envelope.Packet, d.Rule); !ok {
 				return out
 			}
 		}
@@ -121,6 +122,24 @@ func toDecision(d *verify.Decision) Decision {
 		out.PacketDigest = &h
 	}
 	return out
+}
+
+// digestBufs holds the buffers packetDigest encodes signing bytes into.
+var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// packetDigest is approval.Digest without allocating the signing bytes: every ACCEPT
+// answers with its packet digest.
+func packetDigest(p *packet.Packet, r packet.Rule) ([32]byte, bool) {
+	bp := digestBufs.Get().(*[]byte)
+	defer digestBufs.Put(bp)
+	msg, err := p.SigningBytes((*bp)[:0], r)
+	if err != nil {
+		return [32]byte{}, false
+	}
+	if cap(msg) <= 64<<10 { // keep typical buffers, drop huge ones
+		*bp = msg[:0]
+	}
+	return sha256.Sum256(msg), true
 }
 
 // pendingRecord is what the server keeps in the pending store for a held handoff: the

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	pdb "github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/trusthandoff/trusthandoff-go/internal/fanout"
@@ -85,8 +86,12 @@ type Store struct {
 	closed bool
 
 	revMu sync.Mutex // serialises Revoke's check-then-write
-	penMu sync.Mutex // serialises pending writes with the pending sweep
-	hub   *fanout.Hub[revocation.Entry]
+	// revoked mirrors every r/ record (key → revocation time): the directory lock makes
+	// this Store the only writer, so the copy is exact, and Revoked, asked at every
+	// verification, reads memory instead of the database.
+	revoked *sync.Map
+	penMu   sync.Mutex // serialises pending writes with the pending sweep
+	hub     *fanout.Hub[revocation.Entry]
 }
 
 var (
@@ -122,10 +127,16 @@ func Open(dir string, cfg Config) (*Store, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
 	}
-	db, err := pdb.Open(dir, &pdb.Options{Lock: lock, Logger: quietLogger{}})
+	db, err := pdb.Open(dir, options(lock))
+	revoked := new(sync.Map)
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)
+	}
+	if err := loadRevoked(db, revoked); err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return nil, fmt.Errorf("store/pebble: open %s: read revocations: %w", dir, err)
 	}
 	s := &Store{
 		cfg:   cfg,
@@ -138,6 +149,8 @@ func Open(dir string, cfg Config) (*Store, error) {
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 		hub:   fanout.New[revocation.Entry](cfg.WatchBuffer),
+
+		revoked: revoked,
 	}
 	go s.commitLoop()
 	go s.syncLoop()
@@ -222,6 +235,34 @@ func prefixEnd(p string) []byte {
 	b := []byte(p)
 	b[len(b)-1]++
 	return b
+}
+
+// options are the Pebble options of a store. Every level's tables carry a Bloom filter:
+// nearly every lookup of a verification misses (a fresh nonce, an agent nobody revoked),
+// and without filters a miss reads every table that overlaps the key.
+func options(lock *pdb.Lock) *pdb.Options {
+	o := &pdb.Options{Lock: lock, Logger: quietLogger{}, Levels: make([]pdb.LevelOptions, 7)}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o.EnsureDefaults()
+}
+
+// loadRevoked copies every revocation record of db into m.
+func loadRevoked(db *pdb.DB, m *sync.Map) error {
+	it, err := db.NewIter(&pdb.IterOptions{LowerBound: []byte(prefixRevoked), UpperBound: prefixEnd(prefixRevoked)})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		at, err := decodeTime(it.Value())
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		m.Store(string(it.Key()), at)
+	}
+	return it.Close()
 }
 
 // getTime reads a value that starts with an encoded time; the rest of the
