@@ -3,6 +3,7 @@ package sentinel
 import (
 	"bytes"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,24 @@ func TestRenderers(t *testing.T) {
 	if os.Getenv("SENTINEL_WRITE") != "" {
 		os.WriteFile(os.Getenv("SENTINEL_WRITE"), h.Bytes(), 0o644)
 		os.Stdout.Write(text.Bytes())
+	}
+}
+
+// Rule: the HTML timeline stops at its cap with a note counting the rest; JSON keeps all.
+func TestHTMLTimelineCap(t *testing.T) {
+	rep := Analyze(sampleRecords(), WithMaxHTMLTimeline(4))
+	var h, js bytes.Buffer
+	if err := rep.WriteHTML(&h); err != nil {
+		t.Fatal(err)
+	}
+	rep.WriteJSON(&js)
+	if n := strings.Count(h.String(), "data-timeline-entry="); n != 4 {
+		t.Errorf("%d timeline rows, want 4", n)
+	}
+	if want := `data-timeline-hidden="` + strconv.Itoa(len(rep.Timeline)-4) + `"`; !strings.Contains(h.String(), want) {
+		t.Errorf("no note %s", want)
+	}
+	if n := strings.Count(js.String(), `"event_id"`); n != len(rep.Timeline) {
+		t.Errorf("JSON timeline holds %d entries, want %d", n, len(rep.Timeline))
 	}
 }
