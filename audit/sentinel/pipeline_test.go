@@ -78,7 +78,7 @@ func TestRulesOverVerifierLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifyWant(mk(now, []string{"read", "delete"}, []*capability.Capability{grant}), "action_not_authorized") // 4
-	verifyWant(mk(now.Add(10*time.Minute), []string{"read"}, nil), "issued_in_future")                      // 5
+	verifyWant(mk(now.Add(10*time.Minute), []string{"read"}, nil), "issued_in_future")                        // 5
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
