@@ -4,7 +4,34 @@
 // Events carry values taken from untrusted input, so sinks store them bounded (see Bound):
 // no event, however hostile, produces a record that a reader of the log refuses. The file
 // sink keeps a hash-chained log that any number of processes may append to at once (see
-// FileSink); Verify and VerifyFile check it.
+// FileSink); Verify and VerifyFile check its chain.
+//
+// # Merkle tree and checkpoints
+//
+// The records of a file log are also the leaves of one RFC 6962 Merkle tree (LeafHash:
+// record seq n is leaf n-1). FileSink keeps LOG.checkpoint (CheckpointPath) beside the
+// log: a C2SP tlog-checkpoint (Checkpoint: origin, size, root) signed as a note by the log
+// key, refreshed after commits at most once per CheckpointInterval and at Close, so a
+// reader who trusts the key detects records cut off the end, or the whole log rewritten
+// with its chain recomputed, which the chain alone cannot show. SignCheckpoint,
+// ParseCheckpoint and OpenCheckpoint are the format; UpdateCheckpointFile replaces the
+// stored note under the log's lock (how witness cosignatures are added, see
+// audit/witness).
+//
+// # Keys
+//
+// The log key is a golang.org/x/mod/sumdb/note Ed25519 signer key kept in LOG.key
+// (KeyPath) or a file named with WithKeyFile, mode 0600; LoadOrCreateKey creates it on
+// first use, LoadKey refuses it when others may read it. Readers need only its verifier
+// key (VerifierKey, Verifier, NewVerifiers).
+//
+// # Proofs
+//
+// ReadLog and ReadLogAndCheckpoint read a log (and its checkpoint, at the same instant)
+// into a Log, which computes tree hashes of any prefix (Root, Checkpoint), inclusion
+// proofs (InclusionProof, and Prove for a self-contained Proof document that anyone with
+// the verifier key checks offline with ParseProof and Proof.Verify) and consistency
+// proofs between two sizes (ConsistencyProof, checked by VerifyConsistency).
 package audit
 
 import (

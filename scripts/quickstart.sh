@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quickstart: build the CLI, create three agents and an approver, sign a handoff, verify it
+# Quickstart: run the attack demo, then build the CLI, create three agents and an approver, sign a handoff, verify it
 # at its receiver's gate, and watch it refused at another agent's gate, a tampered copy, a
 # replay and an unapproved risky handoff get rejected.
 # Everything happens in a fresh temporary directory; nothing outside it is touched.
@@ -12,6 +12,9 @@ trap 'rm -rf "$work"' EXIT
 bin="$work/trusthandoff"
 echo "== building trusthandoff"
 go build -o "$bin" ./cmd/trusthandoff
+
+echo "== the attack demo (in memory): six verdicts"
+"$bin" demo
 
 th() { "$bin" "$@"; }
 step() { printf '\n== %s\n' "$*"; }

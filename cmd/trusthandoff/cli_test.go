@@ -219,10 +219,3 @@ func TestStoreUnavailableExit3(t *testing.T) {
 	wantReason(t, r.json(t), "REJECT", "store_unavailable")
 	mustTH(t, 3, "", "revoke", "--state", filepath.Join(notADir, "state"), "--agent-id", "agent:x")
 }
-
-func TestDemo(t *testing.T) {
-	r := mustTH(t, 0, "", "demo")
-	if strings.Count(r.stdout, `"as_expected":true`) != 3 {
-		t.Fatalf("demo output: %s", r.stdout)
-	}
-}
