@@ -257,7 +257,11 @@ func (s *FileSink) readSealed(k int, check func(n uint64, root tlog.Hash) error)
 // lockActive takes the writers' lock on the active file. When another writer rotated the
 // file this sink holds away, the sink first reads the rest of it (now a sealed segment)
 // and any segments sealed after it, then opens the new active file and locks that.
-func (s *FileSink) lockActive() error {
+func (s *FileSink) lockActive() error { return s.lockActiveFrom(true) }
+
+// lockActiveFrom is lockActive; confirmed tells whether s.f was the active file when this
+// sink last held the lock on it (so that, rotated away since, it is segment s.segs+1).
+func (s *FileSink) lockActiveFrom(confirmed bool) error {
 	for tries := 0; ; tries++ {
 		if err := lockWithin(s.f, s.lockWait); err != nil {
 			return err
@@ -266,34 +270,39 @@ func (s *FileSink) lockActive() error {
 		if err == nil && !same && tries >= 100 {
 			err = fmt.Errorf("%w: %s keeps being replaced", ErrUnavailable, s.path)
 		}
+		if err == nil && same && !confirmed {
+			// A new active file: under its lock no segment is sealed, so read those
+			// sealed since this sink's file was rotated away.
+			err = s.readSealed(s.segs+1, nil)
+		}
 		if err != nil || same {
 			if err != nil {
 				filelock.Unlock(s.f)
 			}
 			return err
 		}
-		// Rotated away: our file is sealed segment s.segs+1 and holds no more appends.
-		if err := s.catchUp(nil); err != nil {
-			filelock.Unlock(s.f)
-			return err
+		if confirmed {
+			// Rotated away: our file is sealed segment s.segs+1 and takes no more appends.
+			if err := s.catchUp(nil); err != nil {
+				filelock.Unlock(s.f)
+				return err
+			}
+			sealed := SegmentPath(s.path, s.segs+1)
+			fi, err1 := s.f.Stat()
+			si, err2 := os.Stat(sealed)
+			if err1 != nil || err2 != nil || !os.SameFile(fi, si) {
+				filelock.Unlock(s.f)
+				return fmt.Errorf("audit log %s: %w", s.path, broken(s.seq+1, "the active file was rotated away but is not segment %s", filepath.Base(sealed)))
+			}
+			s.segs++
 		}
-		sealed := SegmentPath(s.path, s.segs+1)
-		fi, err1 := s.f.Stat()
-		si, err2 := os.Stat(sealed)
 		filelock.Unlock(s.f)
-		if err1 != nil || err2 != nil || !os.SameFile(fi, si) {
-			return fmt.Errorf("audit log %s: %w", s.path, broken(s.seq+1, "the active file was rotated away but is not segment %s", filepath.Base(sealed)))
-		}
-		s.segs++
-		if err := s.readSealed(s.segs+1, nil); err != nil {
-			return err
-		}
 		nf, err := os.OpenFile(s.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		s.f.Close()
-		s.f, s.off = nf, 0
+		s.f, s.off, confirmed = nf, 0, false
 	}
 }
 
@@ -302,6 +311,7 @@ func (s *FileSink) lockActive() error {
 // be cut short by a crash: (1) rename LOG to LOG.k and sync the directory: LOG.k holds
 // every record, LOG is missing until (2) creates it empty (a writer opening the log meanwhile
 // creates it; readers treat it as empty), synced. Only then is the old file unlocked.
+// On an error the caller's deferred unlock releases whichever file s.f is.
 func (s *FileSink) rotateLocked() error {
 	k := s.segs + 1
 	sealed := SegmentPath(s.path, k)
@@ -324,14 +334,15 @@ func (s *FileSink) rotateLocked() error {
 		nf.Close()
 		return fmt.Errorf("%w: simulated crash after creating the new file", ErrUnavailable)
 	}
-	if err := lockWithin(nf, s.lockWait); err != nil {
-		nf.Close()
-		return err
-	}
 	filelock.Unlock(s.f)
 	s.f.Close()
 	s.f, s.off, s.segs = nf, 0, k
-	// A writer that opened the new file before we locked it may have appended.
+	// Another writer may have created the new file before us (and appended to it, and
+	// rotated it in turn, sealing further segments): lock whatever is active now and
+	// read what was sealed since.
+	if err := s.lockActiveFrom(false); err != nil {
+		return err
+	}
 	return s.catchUp(nil)
 }
 
