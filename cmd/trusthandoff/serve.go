@@ -252,7 +252,7 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 	closeAudit := func() error { return nil }
 	var sink audit.Sink
 	if p.auditLog != "" {
-		fs, err := openAuditLog(p.auditLog, p.auditKey)
+		fs, err := openAuditLog(p.auditLog, p.auditKey, p.auditRotate)
 		if err != nil {
 			st.Close()
 			return auditLogErr(err)
