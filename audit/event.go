@@ -5,6 +5,19 @@
 // no event, however hostile, produces a record that a reader of the log refuses. The file
 // sink keeps a hash-chained log that any number of processes may append to at once (see
 // FileSink); Verify and VerifyFile check it.
+//
+// Each record is also a leaf of an RFC 6962 Merkle tree (LeafHash): the sink keeps a
+// signed checkpoint of the whole log in LOG.checkpoint (a C2SP tlog-checkpoint, as a
+// signed note) beside it, signed with the log key in LOG.key (an Ed25519 note key, created
+// 0600 on first use; WithKeyFile names another). ReadLog and ReadLogAndCheckpoint read a
+// log into a Log, which gives tree hashes and inclusion (Prove) and consistency proofs
+// that anyone holding the log's verifier key checks offline; a truncated tail, invisible
+// to the chain, is caught against the checkpoint.
+//
+// With WithRotateBytes the log is split by size into sealed segments LOG.000001,
+// LOG.000002, … (SegmentPath) and the active file LOG; the chain, the tree and the one
+// checkpoint run across all of them, and every reader here reads them as one log, naming
+// a missing, reordered, truncated or substituted segment.
 package audit
 
 import (
