@@ -3,8 +3,6 @@ package audit
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,87 +15,18 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// benchRecords is the size of the logs the large benchmarks read: 10^6 records.
-const benchRecords = 1_000_000
+// benchLogRecords is the size of the log the large-log benchmarks read: 10^6 records.
+const benchLogRecords = 1_000_000
 
+// bigLog is a log of benchLogRecords typical decision records with its key and a signed
+// checkpoint covering all of them, built once per test binary run and only when a
+// benchmark that needs it runs (it takes about 0.5 GB in the temporary directory, removed
+// by TestMain).
 var bigLog struct {
-	sync.Mutex
-	dir string
-}
-
-// millionLog writes, once per test binary run, a log of benchRecords typical records with
-// its key and signed checkpoint under one temporary directory (removed by cleanupBench),
-// as a FileSink would have written it, but without a fsync per record. rotate > 0 splits
-// it into segments of at most rotate bytes.
-func millionLog(b *testing.B, rotate int64) string {
-	bigLog.Lock()
-	defer bigLog.Unlock()
-	if bigLog.dir == "" {
-		dir, err := os.MkdirTemp("", "audit-bench-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		bigLog.dir = dir
-	}
-	path := filepath.Join(bigLog.dir, fmt.Sprintf("rot%d", rotate), "audit.jsonl")
-	if _, err := os.Stat(CheckpointPath(path)); err == nil {
-		return path
-	}
-	os.MkdirAll(filepath.Dir(path), 0o700)
-	key, err := LoadOrCreateKey(KeyPath(path), DefaultKeyName())
-	if err != nil {
-		b.Fatal(err)
-	}
-	var tree compactRange
-	var prev string
-	var off int64
-	seg := 0
-	open := func(p string) (*os.File, *bufio.Writer) {
-		f, err := os.Create(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return f, bufio.NewWriterSize(f, 1<<20)
-	}
-	f, w := open(path)
-	var line []byte
-	for i := range benchRecords {
-		ev := Bound(Event{EventID: fmt.Sprintf("ev-%07d", i), EventType: PacketAccepted, Timestamp: time.Unix(1700000000+int64(i), 0).UTC(),
-			ProducerID: "verifier-1", Payload: map[string]any{"sender": "alice", "receiver": "bob", "nonce": fmt.Sprintf("%032x", i)}})
-		body, err := encodeJSON(ev)
-		if err != nil {
-			b.Fatal(err)
-		}
-		line = appendRecord(line[:0], body, uint64(i+1), prev)
-		if rotate > 0 && off > 0 && off+int64(len(line))+1 > rotate {
-			w.Flush()
-			f.Close()
-			seg++
-			if err := os.Rename(path, SegmentPath(path, seg)); err != nil {
-				b.Fatal(err)
-			}
-			f, w = open(path)
-			off = 0
-		}
-		sum := sha256.Sum256(line)
-		prev = hex.EncodeToString(sum[:])
-		tree.append(LeafHash(line))
-		w.Write(line)
-		w.WriteByte('\n')
-		off += int64(len(line)) + 1
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	cp, err := SignCheckpoint(key, Checkpoint{Origin: key.Name(), Size: benchRecords, Root: tree.root()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(CheckpointPath(path), cp, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return path
+	once sync.Once
+	dir  string
+	path string
+	err  error
 }
 
 func TestMain(m *testing.M) {
@@ -108,23 +37,82 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// verifyLog is what `audit verify` does: read and verify the chain and tree of every
-// record, then check the signed checkpoint against them.
-func verifyLog(b *testing.B, path string, v note.Verifier) {
-	l, cp, err := ReadLogAndCheckpoint(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, _, err := OpenCheckpoint(cp, note.VerifierList(v))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if root, err := l.Root(c.Size); err != nil || root != c.Root || l.Size() != benchRecords {
-		b.Fatal("checkpoint does not match")
+// benchEvent is a typical packet_accepted event, as the verifier emits it.
+func benchEvent(i int) Event {
+	return Event{
+		EventID: fmt.Sprintf("evt-%016x", i), EventType: PacketAccepted,
+		Timestamp:  time.Date(2026, 4, 1, 12, 0, 0, i*1000, time.UTC),
+		ProducerID: "agent:Zr2hM3LHc6bQ0G8y", CorrelationID: fmt.Sprintf("pkt-%016x", i),
+		IdempotencyKey: fmt.Sprintf("pkt-%016x:packet_accepted", i),
+		Payload: map[string]any{
+			"decision": "ACCEPT", "reason": "ok", "packet_id": fmt.Sprintf("pkt-%016x", i),
+			"from_agent": "agent:Zr2hM3LHc6bQ0G8y", "to_agent": "agent:9fQ2LkP0aXbB7cYw",
+			"task_id": "task-1", "nonce": fmt.Sprintf("%032x", i), "actions": []any{"read_tickets", "search_kb"},
+			"risk_level": "read", "packet_digest": fmt.Sprintf("%064x", i), "flags": []any{},
+		},
 	}
 }
 
-func logVerifier(b *testing.B, path string) note.Verifier {
+func buildBigLog(b *testing.B) string {
+	bigLog.once.Do(func() {
+		bigLog.dir, bigLog.err = os.MkdirTemp("", "trusthandoff-audit-bench-")
+		if bigLog.err != nil {
+			return
+		}
+		bigLog.path = filepath.Join(bigLog.dir, "audit.jsonl")
+		bigLog.err = writeBigLog(bigLog.path, benchLogRecords)
+	})
+	if bigLog.err != nil {
+		b.Fatal(bigLog.err)
+	}
+	return bigLog.path
+}
+
+// writeBigLog writes n records and a checkpoint over them, signed by a new log key.
+func writeBigLog(path string, n int) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var tree compactRange
+	var line []byte
+	prev := ""
+	for i := range n {
+		body, err := encodeJSON(Bound(benchEvent(i)))
+		if err != nil {
+			return err
+		}
+		line = appendRecord(line[:0], body, uint64(i+1), prev)
+		prev = LineHash(line)
+		tree.append(LeafHash(line))
+		w.Write(line)
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	key, err := LoadOrCreateKey(KeyPath(path), DefaultKeyName())
+	if err != nil {
+		return err
+	}
+	msg, err := SignCheckpoint(key, Checkpoint{Origin: key.Name(), Size: uint64(n), Root: tree.root()})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(CheckpointPath(path), msg, 0o600)
+}
+
+// verifyLog is what `trusthandoff audit verify LOG` does: read and verify the chain and
+// the tree, open the signed checkpoint with the log key and compare its root.
+func verifyLog(b *testing.B, path string) *Log {
+	l, stored, err := ReadLogAndCheckpoint(path)
+	if err != nil {
+		b.Fatal(err)
+	}
 	key, err := LoadKey(KeyPath(path))
 	if err != nil {
 		b.Fatal(err)
@@ -133,113 +121,110 @@ func logVerifier(b *testing.B, path string) note.Verifier {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return v
+	cp, _, err := OpenCheckpoint(stored, note.VerifierList(v))
+	if err != nil {
+		b.Fatal(err)
+	}
+	root, err := l.Root(cp.Size)
+	if err != nil || root != cp.Root || cp.Size != l.Size() {
+		b.Fatalf("checkpoint does not match: %v", err)
+	}
+	return l
 }
 
-// BenchmarkAuditVerify1M is `audit verify` (ReadLogAndCheckpoint and the checkpoint check)
-// of a log of 10^6 records, in one file and rotated into 64 MiB segments.
+// BenchmarkAuditVerify1M is `audit verify` (chain, Merkle tree, signed checkpoint) over a
+// log of 10^6 records; one op is the whole log.
 func BenchmarkAuditVerify1M(b *testing.B) {
-	for _, rotate := range []int64{0, 64 << 20} {
-		b.Run(fmt.Sprintf("rotate=%d", rotate), func(b *testing.B) {
-			path := millionLog(b, rotate)
-			v := logVerifier(b, path)
-			var size int64
-			nums, _ := segmentNumbers(path)
-			for _, k := range nums {
-				fi, _ := os.Stat(SegmentPath(path, k))
-				size += fi.Size()
-			}
-			fi, _ := os.Stat(path)
-			size += fi.Size()
-			b.SetBytes(size)
-			b.ResetTimer()
-			for b.Loop() {
-				verifyLog(b, path, v)
-			}
-			b.ReportMetric(float64(len(nums)), "segments")
-		})
+	path := buildBigLog(b)
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
 	}
-}
-
-// BenchmarkVerifyFile1M is the chain check alone (VerifyFile, streaming) of 10^6 records.
-func BenchmarkVerifyFile1M(b *testing.B) {
-	path := millionLog(b, 0)
-	b.ResetTimer()
+	b.SetBytes(fi.Size())
 	for b.Loop() {
-		if n, _, err := VerifyFile(path); err != nil || n != benchRecords {
-			b.Fatal(n, err)
-		}
+		verifyLog(b, path)
 	}
+	b.ReportMetric(float64(benchLogRecords), "records")
 }
 
-// BenchmarkProof1M is inclusion proofs at 10^6 records: generating one (from the log read
-// in memory) and verifying one offline, with the size of the proof file `audit prove`
-// prints.
-func BenchmarkProof1M(b *testing.B) {
-	path := millionLog(b, 0)
-	v := logVerifier(b, path)
-	l, cp, err := ReadLogAndCheckpoint(path)
+// BenchmarkAuditProof1M generates (Prove) and verifies (ParseProof + Proof.Verify) the
+// inclusion proof of a record in a log of 10^6 records, against the log's signed
+// checkpoint, and reports the size of the proof document (JSON, as `audit prove` writes
+// it) and of its audit path alone.
+func BenchmarkAuditProof1M(b *testing.B) {
+	path := buildBigLog(b)
+	l := verifyLog(b, path)
+	stored, err := ReadCheckpointFile(CheckpointPath(path))
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, _, err := OpenCheckpoint(cp, note.VerifierList(v))
+	key, err := LoadKey(KeyPath(path))
 	if err != nil {
 		b.Fatal(err)
 	}
+	v, err := Verifier(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cp, _, err := OpenCheckpoint(stored, note.VerifierList(v))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const i = benchLogRecords / 3 // an inner leaf: a full-length path
+	var doc []byte
 	b.Run("prove", func(b *testing.B) {
-		i := uint64(0)
 		for b.Loop() {
-			if _, err := l.Prove(i%benchRecords, cp, c); err != nil {
-				b.Fatal(err)
-			}
-			i += 7919
-		}
-	})
-	p, err := l.Prove(benchRecords/2, cp, c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	doc, err := json.MarshalIndent(p, "", "  ") // as audit prove prints it
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("verify", func(b *testing.B) {
-		for b.Loop() {
-			q, err := ParseProof(doc)
+			p, err := l.Prove(i, stored, cp)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := q.Verify(v); err != nil {
+			if doc, err = json.Marshal(p); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(len(doc)+1), "proof-bytes")
+		b.ReportMetric(float64(len(doc)), "proof-bytes")
+	})
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			p, err := ParseProof(doc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := p.Verify(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		p, _ := ParseProof(doc)
+		b.ReportMetric(float64(len(doc)), "proof-bytes")
+		b.ReportMetric(float64(32*len(p.Hashes)), "path-bytes")
 		b.ReportMetric(float64(len(p.Hashes)), "hashes")
 	})
 }
 
-// BenchmarkEmit is FileSink.Emit with 64 concurrent callers (group commit): events/s and
-// records per fsync.
-func BenchmarkEmit(b *testing.B) {
-	s, err := OpenFile(filepath.Join(b.TempDir(), "audit.jsonl"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	ev := Event{EventID: "ev", EventType: PacketAccepted, Timestamp: time.Unix(1700000000, 0).UTC(), ProducerID: "verifier-1",
-		Payload: map[string]any{"sender": "alice", "receiver": "bob", "nonce": fmt.Sprintf("%032x", 1)}}
-	b.SetParallelism(max(1, 64/max(1, runtimeGOMAXPROCS())))
-	b.ReportAllocs()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := s.Emit(context.Background(), ev); err != nil {
-				b.Error(err)
-				return
+// BenchmarkFileSinkEmit is the file sink alone: typical decision events emitted by 1 and
+// 64 concurrent callers, each Emit returning once its record is synced (group commit).
+func BenchmarkFileSinkEmit(b *testing.B) {
+	for _, callers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			s, err := OpenFile(filepath.Join(b.TempDir(), "audit.jsonl"))
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			defer s.Close()
+			ev := benchEvent(1)
+			ctx := context.Background()
+			b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.Emit(ctx, ev); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+		})
+	}
 }
-
-func runtimeGOMAXPROCS() int { return runtime.GOMAXPROCS(0) }

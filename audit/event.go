@@ -4,20 +4,34 @@
 // Events carry values taken from untrusted input, so sinks store them bounded (see Bound):
 // no event, however hostile, produces a record that a reader of the log refuses. The file
 // sink keeps a hash-chained log that any number of processes may append to at once (see
-// FileSink); Verify and VerifyFile check it.
+// FileSink); Verify and VerifyFile check its chain.
 //
-// Each record is also a leaf of an RFC 6962 Merkle tree (LeafHash): the sink keeps a
-// signed checkpoint of the whole log in LOG.checkpoint (a C2SP tlog-checkpoint, as a
-// signed note) beside it, signed with the log key in LOG.key (an Ed25519 note key, created
-// 0600 on first use; WithKeyFile names another). ReadLog and ReadLogAndCheckpoint read a
-// log into a Log, which gives tree hashes and inclusion (Prove) and consistency proofs
-// that anyone holding the log's verifier key checks offline; a truncated tail, invisible
-// to the chain, is caught against the checkpoint.
+// # Merkle tree and checkpoints
 //
-// With WithRotateBytes the log is split by size into sealed segments LOG.000001,
-// LOG.000002, … (SegmentPath) and the active file LOG; the chain, the tree and the one
-// checkpoint run across all of them, and every reader here reads them as one log, naming
-// a missing, reordered, truncated or substituted segment.
+// The records of a file log are also the leaves of one RFC 6962 Merkle tree (LeafHash:
+// record seq n is leaf n-1). FileSink keeps LOG.checkpoint (CheckpointPath) beside the
+// log: a C2SP tlog-checkpoint (Checkpoint: origin, size, root) signed as a note by the log
+// key, refreshed after commits at most once per CheckpointInterval and at Close, so a
+// reader who trusts the key detects records cut off the end, or the whole log rewritten
+// with its chain recomputed, which the chain alone cannot show. SignCheckpoint,
+// ParseCheckpoint and OpenCheckpoint are the format; UpdateCheckpointFile replaces the
+// stored note under the log's lock (how witness cosignatures are added, see
+// audit/witness).
+//
+// # Keys
+//
+// The log key is a golang.org/x/mod/sumdb/note Ed25519 signer key kept in LOG.key
+// (KeyPath) or a file named with WithKeyFile, mode 0600; LoadOrCreateKey creates it on
+// first use, LoadKey refuses it when others may read it. Readers need only its verifier
+// key (VerifierKey, Verifier, NewVerifiers).
+//
+// # Proofs
+//
+// ReadLog and ReadLogAndCheckpoint read a log (and its checkpoint, at the same instant)
+// into a Log, which computes tree hashes of any prefix (Root, Checkpoint), inclusion
+// proofs (InclusionProof, and Prove for a self-contained Proof document that anyone with
+// the verifier key checks offline with ParseProof and Proof.Verify) and consistency
+// proofs between two sizes (ConsistencyProof, checked by VerifyConsistency).
 package audit
 
 import (

@@ -8,6 +8,10 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/reason"
 )
 
+// ErrAuditOption is returned by Verify when its verifier options include verify.WithAudit:
+// the dry runs of a bundle check would emit audit events.
+var ErrAuditOption = errors.New("bundle: verifier options must not include verify.WithAudit (checking a bundle writes no audit events)")
+
 // ErrInvalid is wrapped by every failure Verify reports: the bundle does not prove its
 // workflow.
 var ErrInvalid = errors.New("bundle does not verify")

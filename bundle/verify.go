@@ -35,7 +35,9 @@ type config struct {
 // WithVerifierOptions applies the receiver's policy to every handoff (strict mode, action
 // catalogue, approval threshold, maximum depth, skew…), as verify.New takes it. Clock,
 // replay and revocation options are Verify's own: every handoff is verified in a dry run,
-// as of its step's time, against an empty replay and revocation store.
+// as of its step's time, against an empty replay and revocation store. Verify refuses
+// (returns an error) options that include verify.WithAudit: verify's dry runs emit their
+// audit events, and checking a bundle offline must write nothing.
 func WithVerifierOptions(opts ...verify.Option) Option {
 	return func(c *config) error { c.verifyOpts = append(c.verifyOpts, opts...); return nil }
 }
@@ -153,6 +155,9 @@ func Verify(ctx context.Context, b *Bundle, reg Registry, opts ...Option) (*Repo
 			return nil, err
 		}
 	}
+	if err := cfg.refuseAudit(); err != nil {
+		return nil, err
+	}
 	rep := &Report{Version: b.Version, Workflow: b.Workflow, Steps: make([]StepReport, len(b.Steps))}
 	fail := func(f *StepError) {
 		rep.Failures = append(rep.Failures, f)
@@ -193,6 +198,19 @@ func (c *config) verifierOptions() []verify.Option {
 	// offline are the registry's (revoked_at), which Resolve applies as of each step's time.
 	opts := append([]verify.Option{}, c.verifyOpts...)
 	return append(opts, verify.WithRevocations(revocation.NewMemory(revocation.MemoryConfig{})))
+}
+
+// refuseAudit returns ErrAuditOption when the verifier options set an audit sink: they
+// are applied to a probe verifier, which is asked.
+func (c *config) refuseAudit() error {
+	probe, err := verify.New(registry.New(), replay.NewMemory(replay.MemoryConfig{}), c.verifierOptions()...)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if probe.Audits() {
+		return ErrAuditOption
+	}
+	return nil
 }
 
 func isNilRegistry(r Registry) bool {

@@ -10,7 +10,8 @@ import (
 )
 
 // FuzzParse: Parse never panics; whatever it accepts marshals to bytes that parse back to
-// the same receipt with the same digest, and Verify on it returns a known reason code.
+// the same receipt with the same digest, its signing bytes are the canonical encoding of
+// its fields, and Verify on it returns a known reason code.
 func FuzzParse(f *testing.F) {
 	fx := newFixture(f)
 	env := fx.handoff(f, fx.bob)
@@ -23,6 +24,8 @@ func FuzzParse(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(b)
+		// A packet_id that needs escaping (non-ASCII, astral, quote, backslash).
+		f.Add(bytes.Replace(b, []byte(`"packet_id":"`+r.PacketID+`"`), []byte(`"packet_id":"\u00e9x\ud83d\ude00\"\\\u0007"`), 1))
 	}
 	f.Add([]byte(`{"version":"trusthandoff/receipt/v1"}`))
 	f.Add([]byte(`{"depends_on":[[[]]]}`))
@@ -46,6 +49,12 @@ func FuzzParse(f *testing.F) {
 		b2, _ := r2.Marshal()
 		if !bytes.Equal(b, b2) {
 			t.Fatalf("unstable:\n%s\n%s", b, b2)
+		}
+		// The hand-written signing encoding is the generic canonical one.
+		sb, err := r.SigningBytes()
+		want, werr := receipt.SigningBytesViaValue(r)
+		if err != nil || werr != nil || !bytes.Equal(sb, want) {
+			t.Fatalf("signing bytes differ from the canonical encoding (%v, %v):\n%s\n%s", err, werr, sb, want)
 		}
 		d1, err1 := r.Digest()
 		d2, err2 := r2.Digest()

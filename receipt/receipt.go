@@ -93,12 +93,56 @@ func (r *Receipt) SigningBytes() ([]byte, error) {
 	return r.appendSigning(make([]byte, 0, 1024)), nil
 }
 
+// appendSigning appends the signed message of a checked receipt (r.check passed). It
+// writes what canonical.Append of value(false) writes, field by field and without building
+// the value: verification re-encodes every receipt, so this is on its hot path. Fields
+// whose check allows only plain ASCII (hex, ids, times, status) are copied; the others go
+// through canonical.AppendString. A test holds the two encodings equal.
 func (r *Receipt) appendSigning(dst []byte) []byte {
-	v := r.value(false)
 	dst = append(dst, Version...)
-	dst = append(dst, '\n')
-	dst, _ = canonical.Append(dst, &v, canonical.CompactSorted()) // no floats: cannot fail
+	dst = append(dst, "\n{\"depends_on\":["...)
+	for i := range r.DependsOn {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = hex.AppendEncode(dst, r.DependsOn[i][:])
+		dst = append(dst, '"')
+	}
+	dst = append(dst, "],\"executor\":"...)
+	dst = canonical.AppendString(dst, r.Executor, true)
+	dst = append(dst, ",\"finished_at\":\""...)
+	dst = appendTime(dst, r.FinishedAt)
+	dst = append(dst, "\",\"nonce\":\""...)
+	dst = hex.AppendEncode(dst, r.Nonce[:])
+	dst = append(dst, "\",\"outcome_hash\":\""+HashPrefix...)
+	dst = hex.AppendEncode(dst, r.OutcomeHash[:])
+	dst = append(dst, "\",\"packet_digest\":\""...)
+	dst = hex.AppendEncode(dst, r.PacketDigest[:])
+	dst = append(dst, "\",\"packet_id\":"...)
+	dst = canonical.AppendString(dst, r.PacketID, true)
+	dst = append(dst, ",\"public_key\":"...)
+	dst = canonical.AppendString(dst, r.PublicKey, true)
+	if r.ReasonHash == nil {
+		dst = append(dst, ",\"reason_hash\":null"...)
+	} else {
+		dst = append(dst, ",\"reason_hash\":\""+HashPrefix...)
+		dst = hex.AppendEncode(dst, r.ReasonHash[:])
+		dst = append(dst, '"')
+	}
+	dst = append(dst, ",\"receipt_id\":\""...)
+	dst = append(dst, r.ReceiptID...) // validID: A-Z a-z 0-9 . _ : -
+	dst = append(dst, "\",\"signature_algo\":\""+Algorithm+"\",\"started_at\":\""...)
+	dst = appendTime(dst, r.StartedAt)
+	dst = append(dst, "\",\"status\":\""...)
+	dst = append(dst, r.Status...) // Valid: one of five upper-case words
+	dst = append(dst, "\",\"version\":\""+Version+"\"}"...)
 	return dst
+}
+
+// appendTime appends formatTime(t).
+func appendTime(dst []byte, t time.Time) []byte {
+	return canonical.AppendTimestamp(dst, canonical.TimestampOf(t.UTC()), canonical.ISOZ)
 }
 
 // Marshal returns the wire JSON of r: compact, fields in sorted order, ASCII-escaped.

@@ -456,3 +456,28 @@ func TestVerifierOptions(t *testing.T) {
 		t.Error("nil registry accepted")
 	}
 }
+
+// TestDryRunAudit: a dry run records no nonce but still emits its event, marked dry_run,
+// under an idempotency key of its own (a later real verification is not deduplicated away).
+func TestDryRunAudit(t *testing.T) {
+	f := newFixture(t)
+	env := f.handoff(t, f.bob)
+	r := f.sign(t, f.bob, env, params())
+	sink := &memSink{}
+	v := f.verifier(t, receipt.WithAudit(sink, "node-1"))
+	ctx := context.Background()
+	expect(t, v.Verify(ctx, r, env, receipt.VerifyOptions{DryRun: true}), reason.OK, nil)
+	expect(t, v.Verify(ctx, r, env, receipt.VerifyOptions{}), reason.OK, nil) // the nonce was not consumed
+	if len(sink.events) != 2 {
+		t.Fatalf("%d events, want 2", len(sink.events))
+	}
+	if sink.events[0].Payload["dry_run"] != true {
+		t.Errorf("dry run event not marked: %+v", sink.events[0].Payload)
+	}
+	if _, marked := sink.events[1].Payload["dry_run"]; marked {
+		t.Errorf("real verification marked dry_run: %+v", sink.events[1].Payload)
+	}
+	if sink.events[0].IdempotencyKey == sink.events[1].IdempotencyKey {
+		t.Error("the dry run and the verification share an idempotency key")
+	}
+}

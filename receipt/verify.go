@@ -163,8 +163,10 @@ type VerifyOptions struct {
 	Outcome, Reason []byte
 	// Dependencies resolves depends_on; required when the receipt depends on any.
 	Dependencies DependencyResolver
-	// DryRun checks everything, reports replay_detected when the nonce was already used
-	// (if the store can tell without recording), and records nothing.
+	// DryRun checks everything and reports replay_detected when the nonce was already
+	// used (if the store can tell without recording), but records no nonce. With
+	// WithAudit its event is still emitted, marked "dry_run": true, as the verify
+	// pipeline's dry runs are.
 	DryRun bool
 }
 
@@ -208,8 +210,8 @@ func (v *Verifier) Verify(ctx context.Context, r *Receipt, env *packet.Envelope,
 	if err == nil {
 		err = v.checkReplay(ctx, r, opt.DryRun)
 	}
-	if r != nil && r.check() == nil {
-		if aerr := v.emit(ctx, r, err, at); aerr != nil && err == nil {
+	if v.sink != audit.Discard() && r != nil && r.check() == nil {
+		if aerr := v.emit(ctx, r, err, at, opt.DryRun); aerr != nil && err == nil {
 			err = reason.Wrap(reason.StoreUnavailable, "receipt: cannot record the audit event", fmt.Errorf("%w: %w", ErrStoreUnavailable, aerr))
 		}
 	}
@@ -425,7 +427,7 @@ func (v *Verifier) checkReplay(ctx context.Context, r *Receipt, dryRun bool) err
 	return nil
 }
 
-func (v *Verifier) emit(ctx context.Context, r *Receipt, verr error, now time.Time) error {
+func (v *Verifier) emit(ctx context.Context, r *Receipt, verr error, now time.Time, dryRun bool) error {
 	if v.sink == audit.Discard() {
 		return nil
 	}
@@ -449,6 +451,10 @@ func (v *Verifier) emit(ctx context.Context, r *Receipt, verr error, now time.Ti
 			"started_at": formatTime(r.StartedAt), "finished_at": formatTime(r.FinishedAt),
 			"depends_on": deps, "reason": string(code), "detail": detail,
 		},
+	}
+	if dryRun {
+		ev.Payload["dry_run"] = true
+		ev.IdempotencyKey += ":dry_run"
 	}
 	return v.sink.Emit(ctx, ev)
 }

@@ -62,4 +62,23 @@ base=$(start baseline "$th" loadtest baseline --listen 127.0.0.1:0 --registry "$
 echo "mode $mode: sidecar $side, baseline $base, $rounds rounds of $duration, $conns connections" >&2
 "$th" loadtest --target "http://$base/v1/verify" --target "http://$side/v1/verify" \
   --rounds "$rounds" --duration "$duration" --connections "$conns" --requests "$requests" \
-  --sign-key "$tmp/alice.key" --to "$bob" --actions read_tickets --token-file "$tmp/bob.token"
+  --sign-key "$tmp/alice.key" --to "$bob" --actions read_tickets --token-file "$tmp/bob.token" \
+  | tee "$tmp/result.json"
+# CPU each server used over all its rounds (user+system, from /proc), per request
+# answered: on a shared box this is steadier than requests/s.
+if [ -r /proc/self/stat ]; then
+  tick=$(getconf CLK_TCK)
+  for name in baseline sidecar; do
+    pid=$(cat "$tmp/$name.pid")
+    target=$([ $name = sidecar ] && echo "http://$side/v1/verify" || echo "http://$base/v1/verify")
+    python3 - "$pid" "$tick" "$target" "$tmp/result.json" "$name" >&2 <<'PY'
+import json, sys
+pid, tick, target, path, name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+cpu = (int(f[11]) + int(f[12])) / tick
+runs = [r for r in json.load(open(path))["runs"] if r.get("target") == target]
+n = sum(r.get("requests", 0) for r in runs)
+print(f"cpu {name}: {cpu:.2f} s for {n} answers = {1e6 * cpu / max(n, 1):.0f} us/request")
+PY
+  done
+fi

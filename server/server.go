@@ -67,6 +67,9 @@ type Config struct {
 	PendingPoll time.Duration
 	// Audit receives an event per decision; a failing sink rejects with store_unavailable.
 	Audit audit.Sink
+	// AuditLog, when not nil, is the file audit log (the one Audit appends to) that the
+	// audit endpoints read and the server pushes to witnesses; see AuditLogConfig.
+	AuditLog *AuditLogConfig
 	// Logger receives one JSON-friendly record per request (default: discard). Tokens,
 	// bodies and keys are never logged.
 	Logger *slog.Logger
@@ -76,22 +79,26 @@ type Config struct {
 
 // Server serves the HTTP API. Create it with New; it is an http.Handler.
 type Server struct {
-	cfg       Config
-	v         *verify.Verifier
-	receipts  *receipt.Verifier
-	reg       *liveRegistry
-	store     Store
-	tokens    Tokens
-	adminHash []byte
-	signers   map[string]identity.Signer
-	log       *slog.Logger
-	now       func() time.Time
-	maxBody   int
-	mux       *http.ServeMux
-	metrics   *metrics
-	accepted  acceptedSet
-	regMu     sync.Mutex // serialises registry mutations (file and memory)
-	pendMu    sync.Mutex // serialises this node's updates of held handoffs
+	cfg         Config
+	v           *verify.Verifier
+	receipts    *receipt.Verifier
+	reg         *liveRegistry
+	store       Store
+	tokens      Tokens
+	adminHash   []byte
+	auditorHash []byte
+	witnesses   []*witnessState
+	witnessOnce sync.Once
+	wmetrics    *witnessMetrics
+	signers     map[string]identity.Signer
+	log         *slog.Logger
+	now         func() time.Time
+	maxBody     int
+	mux         *http.ServeMux
+	metrics     *metrics
+	accepted    acceptedSet
+	regMu       sync.Mutex // serialises registry mutations (file and memory)
+	pendMu      sync.Mutex // serialises this node's updates of held handoffs
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -146,6 +153,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.receipts, err = s.newReceiptVerifier(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.initAudit(); err != nil {
+		return nil, err
 	}
 	if cfg.AdminToken != "" {
 		s.adminHash = []byte(HashToken(cfg.AdminToken))
@@ -237,6 +247,7 @@ const (
 	verifying               // a token, or none with OpenVerify
 	agent                   // an agent token or the admin token
 	admin                   // the admin token
+	auditing                // the admin token or the auditor token
 )
 
 func (s *Server) handle(pattern string, lvl access, h handler) {
@@ -255,7 +266,17 @@ func (s *Server) handle(pattern string, lvl access, h handler) {
 }
 
 func (s *Server) authorize(c caller, lvl access) *apiError {
+	if c.auditor && lvl != anyone && lvl != auditing {
+		return errf(403, CodeForbidden, "the auditor token reads only the audit endpoints")
+	}
 	switch lvl {
+	case auditing:
+		if !c.admin && !c.auditor {
+			if !c.authenticated() {
+				return errf(401, CodeUnauthorized, "the admin or auditor token is required")
+			}
+			return errf(403, CodeForbidden, "this endpoint needs the admin or auditor token")
+		}
 	case verifying:
 		if !c.authenticated() && !s.cfg.OpenVerify {
 			return errf(401, CodeUnauthorized, "a bearer token is required")

@@ -111,8 +111,9 @@ func (t Tokens) Marshal() ([]byte, error) {
 
 // caller is who made a request.
 type caller struct {
-	agent string // agent id; "" for the admin or an anonymous caller
-	admin bool
+	agent   string // agent id; "" for the admin, the auditor or an anonymous caller
+	admin   bool
+	auditor bool // the auditor token: reads the audit endpoints, nothing else
 }
 
 func (c caller) authenticated() bool { return c.admin || c.agent != "" }
@@ -132,6 +133,9 @@ func (s *Server) authenticate(r *http.Request) (caller, *apiError) {
 	hash := HashToken(tok)
 	if len(s.adminHash) > 0 && subtle.ConstantTimeCompare([]byte(hash), s.adminHash) == 1 {
 		return caller{admin: true}, nil
+	}
+	if len(s.auditorHash) > 0 && subtle.ConstantTimeCompare([]byte(hash), s.auditorHash) == 1 {
+		return caller{auditor: true}, nil
 	}
 	if id, ok := s.tokens[hash]; ok {
 		return caller{agent: id}, nil

@@ -54,8 +54,9 @@ type Decision struct {
 	Detail   string      `json:"detail"`
 	Flags    []string    `json:"flags,omitempty"`
 	Rule     packet.Rule `json:"signing_rule,omitempty"`
-	// DryRun is set on decisions of a dry run, which consumed no nonce and recorded
-	// nothing: ACCEPT means the packet would be accepted now.
+	// DryRun is set on decisions of a dry run, which consumed no nonce and recorded no
+	// deny: ACCEPT means the packet would be accepted now. Its audit events (WithAudit)
+	// were still emitted, marked dry_run.
 	DryRun bool `json:"dry_run,omitempty"`
 
 	// The verified handoff, set when the envelope parsed (and the chain when it verified).
@@ -384,6 +385,10 @@ func (v *Verifier) TimePolicy() packet.TimePolicy {
 // Recipient returns the agent the verifier serves ("" when it binds no recipient).
 func (v *Verifier) Recipient() string { return v.recipient }
 
+// Audits reports whether v sends its decisions to an audit sink (WithAudit with a sink
+// other than audit.Discard()), dry runs included.
+func (v *Verifier) Audits() bool { return v.sink != nil && v.sink != audit.Discard() }
+
 // Request holds the settings of one verification.
 type Request struct {
 	// At verifies as of this instant; zero: the verifier's clock.
@@ -391,8 +396,11 @@ type Request struct {
 	// Recipient, when set, is the agent this call verifies for (overriding WithRecipient):
 	// a service verifying for many agents names the calling one here.
 	Recipient string
-	// DryRun runs every step, reports replay_detected when the nonce was already used,
-	// and consumes and records nothing: forensic re-verification must not spend a packet.
+	// DryRun runs every step and reports replay_detected when the nonce was already used,
+	// but consumes no nonce and records no deny: forensic re-verification must not spend
+	// a packet. With WithAudit the decision's events are still emitted, marked
+	// "dry_run": true, because a forensic check is itself worth recording; a caller that
+	// must write nothing verifies without WithAudit.
 	DryRun bool
 	// Envelope, when set, is verified instead of parsing data: the gate re-verifies a
 	// parsed envelope with new approvals without re-encoding its signed packet.

@@ -14,7 +14,8 @@ import (
 )
 
 func attestCmd() *cobra.Command {
-	var key, agentID, packetID, envFile, status, result, why string
+	var ex executorFlags
+	var packetID, envFile, result, why string
 	c := &cobra.Command{
 		Use:   "attest --key KEY (--packet-id ID | --envelope FILE) --status STATUS --result JSON [--reason JSON] [--agent-id ID]",
 		Short: "Sign an execution attestation (reference-compatible) and print it",
@@ -30,13 +31,13 @@ key by its fingerprint among that agent's keys).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			var opts []attest.CreateOption
-			if agentID != "" {
-				if err := packet.CheckAgentID(agentID); err != nil {
-					return usageErr("--agent-id: %v", err)
-				}
-				opts = append(opts, attest.WithSignedBy(agentID))
+			if err := ex.checkAgentID(); err != nil {
+				return err
 			}
-			signer, err := loadSigner(key)
+			if ex.agentID != "" {
+				opts = append(opts, attest.WithSignedBy(ex.agentID))
+			}
+			signer, err := loadSigner(ex.key)
 			if err != nil {
 				return err
 			}
@@ -50,9 +51,9 @@ key by its fingerprint among that agent's keys).`,
 				}
 				packetID = env.Packet.PacketID
 			}
-			st := attest.Status(status)
-			if !st.Valid() {
-				return usageErr("--status must be one of OK, ERROR, PARTIAL, REJECTED, TIMEOUT")
+			st, err := ex.statusValue()
+			if err != nil {
+				return err
 			}
 			res, err := parseJSONFlag("--result", result)
 			if err != nil {
@@ -73,11 +74,9 @@ key by its fingerprint among that agent's keys).`,
 			return printRaw(c, a.Marshal)
 		},
 	}
-	c.Flags().StringVar(&key, "key", "", "executing agent's private key file (mode 0600)")
-	c.Flags().StringVar(&agentID, "agent-id", "", "signer's registered agent id, when it is not the key's own (after a key rotation)")
+	ex.register(c, "executing agent's")
 	c.Flags().StringVar(&packetID, "packet-id", "", "packet the attestation is about")
 	c.Flags().StringVar(&envFile, "envelope", "", "take the packet id from this envelope")
-	c.Flags().StringVar(&status, "status", "OK", "OK, ERROR, PARTIAL, REJECTED or TIMEOUT")
 	c.Flags().StringVar(&result, "result", "", "the result, a JSON value (no floats)")
 	c.Flags().StringVar(&why, "reason", "", "optional reason, a JSON value (no floats)")
 	return c

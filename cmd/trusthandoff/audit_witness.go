@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/audit/witness"
@@ -219,14 +217,14 @@ or the witness is unavailable.`,
 				return err
 			}
 			if outPath != "" {
-				if err := atomicfile.Write(outPath, res.cosigned, 0o644); err != nil {
+				if err := atomicfile.Write(outPath, res.Cosigned, 0o644); err != nil {
 					return unavailable(err)
 				}
 			}
-			at, _ := witnessCosignedAt(res.cosigned, wv)
+			at, _ := witnessCosignedAt(res.Cosigned, wv)
 			return printJSON(c, map[string]any{
-				"witness": wv.Name(), "origin": res.cp.Origin, "size": res.cp.Size,
-				"old_size": res.oldSize, "cosigned_at": at.Format(time.RFC3339), "checkpoint": res.stored,
+				"witness": wv.Name(), "origin": res.Checkpoint.Origin, "size": res.Checkpoint.Size,
+				"old_size": res.OldSize, "cosigned_at": at.Format(time.RFC3339), "checkpoint": res.Stored,
 			})
 		},
 	}
@@ -238,115 +236,23 @@ or the witness is unavailable.`,
 	return c
 }
 
-type pushResult struct {
-	cp       audit.Checkpoint
-	oldSize  uint64
-	cosigned []byte
-	stored   string
-}
-
-// errCheckpointMoved: LOG.checkpoint changed between reading and storing.
-var errCheckpointMoved = errors.New("the log's checkpoint changed meanwhile")
-
-func pushLog(ctx context.Context, logPath, cpPath, url string, wv *witness.Verifier) (*pushResult, error) {
-	explicit := cpPath != ""
-	if !explicit {
-		cpPath = audit.CheckpointPath(logPath)
-	}
-	for attempt := 0; ; attempt++ {
-		l, err := audit.ReadLog(logPath)
-		if err != nil {
-			return nil, logErr(err)
-		}
-		signed, err := audit.ReadCheckpointFile(cpPath)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, usageErr("%s: no checkpoint (a log written by this version keeps one beside it)", cpPath)
-			}
-			return nil, logErr(err)
-		}
-		cp, err := unverifiedCheckpoint(signed)
-		if err != nil {
-			return nil, &exitError{code: exitRejected, err: fmt.Errorf("%s: %w", cpPath, err)}
-		}
-		if err := matchLog(l, cp); err != nil {
-			return nil, &exitError{code: exitRejected, err: err}
-		}
-		res := &pushResult{cp: cp, stored: cpPath}
-		prove := func(old uint64) (tlog.TreeProof, error) {
-			res.oldSize = old
-			return l.ConsistencyProof(old, cp.Size)
-		}
-		lines, err := witness.Submit(ctx, url, signed, prove)
-		if err != nil {
-			if errors.Is(err, witness.ErrUnavailable) {
-				return nil, unavailable(err)
-			}
-			return nil, &exitError{code: exitRejected, err: err}
-		}
-		if res.cosigned, err = witness.AddCosignatures(signed, lines, wv); err != nil {
-			return nil, &exitError{code: exitRejected, err: err}
-		}
-		if explicit {
-			if err := atomicfile.Write(cpPath, res.cosigned, 0o644); err != nil {
-				return nil, unavailable(err)
-			}
-			return res, nil
-		}
-		err = audit.UpdateCheckpointFile(logPath, func(cur []byte) ([]byte, error) {
-			if !sameNoteText(cur, signed) {
-				return nil, errCheckpointMoved
-			}
-			// Keep what is there (other witnesses' cosignatures) and add this one.
-			return witness.AddCosignatures(cur, lines, wv)
-		})
-		if errors.Is(err, errCheckpointMoved) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return nil, logErr(err)
-		}
+// pushLog pushes through witness.PushLog and maps its errors to exit codes: 2 for a
+// missing checkpoint, 3 when the log, its checkpoint or the witness is unavailable, 1
+// for every refusal.
+func pushLog(ctx context.Context, logPath, cpPath, url string, wv *witness.Verifier) (*witness.LogPush, error) {
+	res, err := witness.PushLog(ctx, url, wv, logPath, cpPath)
+	switch {
+	case err == nil:
 		return res, nil
+	case errors.Is(err, fs.ErrNotExist):
+		if cpPath == "" {
+			cpPath = audit.CheckpointPath(logPath)
+		}
+		return nil, usageErr("%s: no checkpoint (a log written by this version keeps one beside it)", cpPath)
+	case errors.Is(err, witness.ErrUnavailable), errors.Is(err, audit.ErrUnavailable):
+		return nil, unavailable(err)
 	}
-}
-
-// unverifiedCheckpoint parses a signed checkpoint note's body without checking its
-// signatures: the witness checks the log's, and push checks the body against the log.
-func unverifiedCheckpoint(signed []byte) (audit.Checkpoint, error) {
-	text, ok := noteText(signed)
-	if !ok {
-		return audit.Checkpoint{}, errors.New("not a signed note")
-	}
-	return audit.ParseCheckpoint(text)
-}
-
-func noteText(signed []byte) ([]byte, bool) {
-	i := bytes.LastIndex(signed, []byte("\n\n"))
-	if i < 0 {
-		return nil, false
-	}
-	return signed[:i+1], true
-}
-
-func sameNoteText(a, b []byte) bool {
-	ta, ok1 := noteText(a)
-	tb, ok2 := noteText(b)
-	return ok1 && ok2 && bytes.Equal(ta, tb)
-}
-
-// matchLog checks that the log's first cp.Size records have cp's root.
-func matchLog(l *audit.Log, cp audit.Checkpoint) error {
-	if cp.Size > l.Size() {
-		return fmt.Errorf("the checkpoint covers %d records, the log holds %d", cp.Size, l.Size())
-	}
-	root, err := l.Root(cp.Size)
-	if err != nil {
-		return err
-	}
-	if root != cp.Root {
-		return fmt.Errorf("the log's first %d records do not match its checkpoint", cp.Size)
-	}
-	return nil
+	return nil, &exitError{code: exitRejected, err: err}
 }
 
 // logErr maps audit errors: 1 for a broken log, 3 when unavailable, 2 otherwise.

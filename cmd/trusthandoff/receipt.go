@@ -57,7 +57,8 @@ func (b *bytesFlag) value(c *cobra.Command) ([]byte, bool, error) {
 }
 
 func receiptSignCmd() *cobra.Command {
-	var key, agentID, envFile, status, started, finished string
+	var ex executorFlags
+	var envFile, started, finished string
 	var deps []string
 	outcome, why := bytesFlag{name: "outcome"}, bytesFlag{name: "reason"}
 	c := &cobra.Command{
@@ -73,14 +74,12 @@ omitted (reason_hash null) unless given. --started-at and --finished-at default 
   trusthandoff receipt sign --key bob.key --envelope env2.json --outcome-file report.md --depends-on research.receipt.json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if agentID != "" {
-				if err := packet.CheckAgentID(agentID); err != nil {
-					return usageErr("--agent-id: %v", err)
-				}
+			if err := ex.checkAgentID(); err != nil {
+				return err
 			}
-			st := receipt.Status(status)
-			if !st.Valid() {
-				return usageErr("--status must be one of OK, ERROR, PARTIAL, REJECTED, TIMEOUT")
+			st, err := ex.statusValue()
+			if err != nil {
+				return err
 			}
 			out, ok, err := outcome.value(c)
 			if err != nil {
@@ -105,7 +104,7 @@ omitted (reason_hash null) unless given. --started-at and --finished-at default 
 			if envFile == "" {
 				return usageErr("--envelope is required")
 			}
-			signer, err := loadSigner(key)
+			signer, err := loadSigner(ex.key)
 			if err != nil {
 				return err
 			}
@@ -129,7 +128,7 @@ omitted (reason_hash null) unless given. --started-at and --finished-at default 
 				}
 				p.DependsOn = append(p.DependsOn, d)
 			}
-			executor := agentID
+			executor := ex.agentID
 			if executor == "" {
 				executor = identity.AgentIDOf(signer.Public())
 			}
@@ -141,10 +140,8 @@ omitted (reason_hash null) unless given. --started-at and --finished-at default 
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&key, "key", "", "executor's private key file (mode 0600)")
-	fl.StringVar(&agentID, "agent-id", "", "executor's registered agent id, when it is not the key's own (after a key rotation)")
+	ex.register(c, "executor's")
 	fl.StringVar(&envFile, "envelope", "", "the envelope of the executed handoff")
-	fl.StringVar(&status, "status", "OK", "OK, ERROR, PARTIAL, REJECTED or TIMEOUT")
 	fl.StringVar(&started, "started-at", "", "when execution started, RFC 3339 (default now)")
 	fl.StringVar(&finished, "finished-at", "", "when execution finished, RFC 3339 (default now)")
 	fl.StringArrayVar(&deps, "depends-on", nil, "a receipt file whose result this execution used (repeatable)")

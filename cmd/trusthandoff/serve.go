@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trusthandoff/trusthandoff-go/audit"
+	"github.com/trusthandoff/trusthandoff-go/audit/witness"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/identity/fastverify"
 	"github.com/trusthandoff/trusthandoff-go/policy"
@@ -41,6 +43,9 @@ type serveFlags struct {
 	maxWait, shutdownTimeout   time.Duration
 	readHeaderTimeout          time.Duration
 	readTimeout, idleTimeout   time.Duration
+	auditorTokenFile           string
+	witnesses, witnessKeys     []string
+	witnessInterval            time.Duration
 }
 
 // serveEnvPrefix starts the environment variable of every serve flag: --agent-tokens is
@@ -66,6 +71,15 @@ recipient. --admin-token-file (mode 0600) holds the operator's token for registr
 When listening, one JSON line {"listen": ADDRESS} goes to stdout; request logs go to
 stderr as JSON (never tokens, bodies or keys). SIGTERM or SIGINT drains requests, then
 flushes the audit log and syncs the state.
+
+--audit-log FILE records every decision in a tamper-evident log (as verify --audit-log);
+GET /v1/audit/checkpoint, /v1/audit/proof?event_id=ID and /v1/audit/export then serve its
+signed checkpoint, inclusion proofs and records to the admin token or to the read-only
+token of --auditor-token-file. Each --witness URL (with the --witness-key at the same
+position) is sent the log's checkpoint with a consistency proof (C2SP tlog-witness, as
+'audit push' does) after records arrive, at most every --witness-interval; cosignatures
+are kept in the checkpoint file. A failing witness is logged and counted in /metrics,
+never in the way of a verification.
 
 Every flag may also come from the environment (TRUSTHANDOFF_ + the flag name in upper
 case with - as _, e.g. TRUSTHANDOFF_AGENT_TOKENS) or from --config FILE (a YAML or JSON
@@ -105,6 +119,10 @@ every node re-reads when it changes (share it between nodes).`,
 	fl.DurationVar(&f.readHeaderTimeout, "read-header-timeout", 5*time.Second, "time a client has to send the request headers")
 	fl.DurationVar(&f.readTimeout, "read-timeout", 30*time.Second, "time a client has to send the whole request")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	fl.StringVar(&f.auditorTokenFile, "auditor-token-file", "", "file (mode 0600) holding a bearer token that may read the audit endpoints and nothing else")
+	fl.StringArrayVar(&f.witnesses, "witness", nil, "with --audit-log: push the log's checkpoint to this C2SP tlog-witness URL (repeatable; pair each with a --witness-key)")
+	fl.StringArrayVar(&f.witnessKeys, "witness-key", nil, "the cosignature/v1 verifier key of the --witness at the same position")
+	fl.DurationVar(&f.witnessInterval, "witness-interval", server.DefaultWitnessInterval, "least time between two pushes to a witness")
 	return c
 }
 
@@ -251,6 +269,7 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 	}
 	closeAudit := func() error { return nil }
 	var sink audit.Sink
+	var auditCfg *server.AuditLogConfig
 	if p.auditLog != "" {
 		fs, err := openAuditLog(p.auditLog, p.auditKey, p.auditRotate)
 		if err != nil {
@@ -258,11 +277,19 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 			return auditLogErr(err)
 		}
 		sink, closeAudit = fs, fs.Close
+		if auditCfg, err = f.auditLogConfig(p.auditLog, p.auditKey); err != nil {
+			closeAudit()
+			st.Close()
+			return err
+		}
+	} else if f.auditorTokenFile != "" || len(f.witnesses) > 0 {
+		st.Close()
+		return usageErr("--auditor-token-file and --witness need --audit-log")
 	}
 	srv, err := server.New(server.Config{
 		Registry: reg, RegistryPath: p.registry, VerifierFactory: fastverify.New, Store: store, VerifyOptions: opts,
 		Tokens: tokens, AdminToken: adminToken, OpenVerify: f.openVerify, Signers: signers,
-		MaxBodyBytes: p.maxBytes, MaxWait: f.maxWait, Audit: sink, Logger: logger,
+		MaxBodyBytes: p.maxBytes, MaxWait: f.maxWait, Audit: sink, AuditLog: auditCfg, Logger: logger,
 	})
 	if err != nil {
 		closeAudit()
@@ -278,6 +305,7 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 	defer stop()
 	go srv.WatchRegistryFile(ctx, p.registry)
 	go srv.WatchRevocations(ctx)
+	go srv.RunWitnesses(ctx)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -426,4 +454,65 @@ func loadKeysDir(dir string, reg *registry.Registry) (map[string]identity.Signer
 		out[id] = identity.NewKeySigner(key)
 	}
 	return out, nil
+}
+
+// auditLogConfig is what the audit endpoints and the witness pushes need: the log, its
+// verifier key, the auditor token and the witnesses.
+func (f *serveFlags) auditLogConfig(logPath, keyFile string) (*server.AuditLogConfig, error) {
+	if keyFile == "" {
+		keyFile = audit.KeyPath(logPath)
+	}
+	signer, err := audit.LoadKey(keyFile)
+	if err != nil {
+		return nil, auditLogErr(err)
+	}
+	key, err := audit.Verifier(signer)
+	if err != nil {
+		return nil, auditLogErr(err)
+	}
+	cfg := &server.AuditLogConfig{Path: logPath, Key: key, WitnessInterval: f.witnessInterval}
+	if f.witnessInterval <= 0 {
+		return nil, usageErr("--witness-interval must be positive")
+	}
+	if f.auditorTokenFile != "" {
+		b, err := readSecretFile(f.auditorTokenFile, true)
+		if err != nil {
+			return nil, usageErr("--auditor-token-file: %v", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+			return nil, usageErr("--auditor-token-file: the token must be one line of at least 16 characters")
+		}
+		cfg.AuditorToken = tok
+	}
+	if len(f.witnesses) != len(f.witnessKeys) {
+		return nil, usageErr("every --witness needs its --witness-key (got %d URLs and %d keys)", len(f.witnesses), len(f.witnessKeys))
+	}
+	for i, u := range f.witnesses {
+		if err := checkWitnessURL(u); err != nil {
+			return nil, usageErr("--witness: %v", err)
+		}
+		v, err := witness.NewCosignatureVerifier(f.witnessKeys[i])
+		if err != nil {
+			return nil, usageErr("--witness-key %q: %v", f.witnessKeys[i], err)
+		}
+		cfg.Witnesses = append(cfg.Witnesses, server.Witness{URL: u, Key: v})
+	}
+	return cfg, nil
+}
+
+// checkWitnessURL refuses a witness URL that is not absolute http(s) or that carries
+// credentials (they would end up in logs and errors).
+func checkWitnessURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an absolute http:// or https:// URL, got scheme %q", u.Scheme)
+	}
+	if u.User != nil {
+		return errors.New("credentials in a witness URL are refused (they would be logged)")
+	}
+	return nil
 }

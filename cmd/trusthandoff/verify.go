@@ -47,7 +47,8 @@ and --ai-write-approval, when given, override the file.
 
 --as AGENT names the agent this verifier serves: a packet addressed to anyone else is
 rejected wrong_recipient. --dry-run runs every step, reports replay_detected for a used
-nonce, and consumes and records nothing; --at (verifying as of another instant, for
+nonce, and consumes nothing (no nonce, no deny; with --audit-log its events are still
+logged, marked dry_run); --at (verifying as of another instant, for
 forensics) implies --dry-run unless --dry-run=false is given.
 
 Prints {"decision", "reason", "packet_id", "detail"} and exits 0 for ACCEPT, 1 for REJECT
@@ -93,7 +94,7 @@ Redis (--redis), shared with 'trusthandoff revoke'.`,
 		},
 	}
 	c.Flags().StringVar(&f.at, "at", "", "verify as of this RFC 3339 instant (forensics; implies --dry-run); default now")
-	c.Flags().BoolVar(&f.dryRun, "dry-run", false, "run every check but consume no nonce and record nothing")
+	c.Flags().BoolVar(&f.dryRun, "dry-run", false, "run every check but consume no nonce and record no deny (audit events are marked dry_run)")
 	f.register(c)
 	return c
 }

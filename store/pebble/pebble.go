@@ -86,8 +86,12 @@ type Store struct {
 	closed bool
 
 	revMu sync.Mutex // serialises Revoke's check-then-write
-	penMu sync.Mutex // serialises pending writes with the pending sweep
-	hub   *fanout.Hub[revocation.Entry]
+	// revoked mirrors every r/ record (key → revocation time): the directory lock makes
+	// this Store the only writer, so the copy is exact, and Revoked, asked at every
+	// verification, reads memory instead of the database.
+	revoked *sync.Map
+	penMu   sync.Mutex // serialises pending writes with the pending sweep
+	hub     *fanout.Hub[revocation.Entry]
 }
 
 var (
@@ -124,9 +128,15 @@ func Open(dir string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
 	}
 	db, err := pdb.Open(dir, options(lock))
+	revoked := new(sync.Map)
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("store/pebble: open %s: %w", dir, err)
+	}
+	if err := loadRevoked(db, revoked); err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return nil, fmt.Errorf("store/pebble: open %s: read revocations: %w", dir, err)
 	}
 	s := &Store{
 		cfg:   cfg,
@@ -139,6 +149,8 @@ func Open(dir string, cfg Config) (*Store, error) {
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 		hub:   fanout.New[revocation.Entry](cfg.WatchBuffer),
+
+		revoked: revoked,
 	}
 	go s.commitLoop()
 	go s.syncLoop()
@@ -234,6 +246,23 @@ func options(lock *pdb.Lock) *pdb.Options {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	return o.EnsureDefaults()
+}
+
+// loadRevoked copies every revocation record of db into m.
+func loadRevoked(db *pdb.DB, m *sync.Map) error {
+	it, err := db.NewIter(&pdb.IterOptions{LowerBound: []byte(prefixRevoked), UpperBound: prefixEnd(prefixRevoked)})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		at, err := decodeTime(it.Value())
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		m.Store(string(it.Key()), at)
+	}
+	return it.Close()
 }
 
 // getTime reads a value that starts with an encoded time; the rest of the

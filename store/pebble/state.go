@@ -31,7 +31,12 @@ func (s *Store) Revoke(ctx context.Context, e revocation.Entry) error {
 			return err
 		}
 		added = true
-		return db.Set(k, encodeTime(nil, replay.UnixNano(e.At)), pdb.Sync)
+		at := replay.UnixNano(e.At)
+		if err := db.Set(k, encodeTime(nil, at), pdb.Sync); err != nil {
+			return err
+		}
+		s.revoked.Store(string(k), at) // only once durable
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%w: store/pebble: revoke %s %q: %w", revocation.ErrUnavailable, e.Kind, e.ID, err)
@@ -49,9 +54,12 @@ func (s *Store) Revoked(ctx context.Context, kind revocation.Kind, id string) (r
 	}
 	var at int64
 	var found bool
-	err := s.use(func(db *pdb.DB) (err error) {
-		at, found, err = getTime(db, revokedKey(kind, id), nil)
-		return err
+	err := s.use(func(*pdb.DB) error {
+		v, ok := s.revoked.Load(string(revokedKey(kind, id)))
+		if ok {
+			at, found = v.(int64), true
+		}
+		return nil
 	})
 	if err != nil {
 		return revocation.Entry{}, false, fmt.Errorf("%w: store/pebble: %w", revocation.ErrUnavailable, err)
