@@ -24,7 +24,7 @@ before) over which a Merkle tree (RFC 6962) is kept; LOG.checkpoint beside it ho
 latest checkpoint of that tree (C2SP tlog-checkpoint) signed by the log key LOG.key (a
 note signer key, created with mode 0600 on first use).`,
 	}
-	c.AddCommand(auditVerifyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd(), auditCollectCmd())
+	c.AddCommand(auditVerifyCmd(), auditCheckpointCmd(), auditProveCmd(), auditConsistencyCmd(), auditCollectCmd(), auditReportCmd())
 	c.AddCommand(auditWitnessCmds()...)
 	return c
 }
@@ -192,87 +192,17 @@ matching); 2 LOG (or CP) is missing or not a regular file, or no log key;
   trusthandoff audit verify audit.jsonl --checkpoint saved.checkpoint --log-key "$(cat audit.vkey)"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			path := args[0]
-			if err := checkLogArg(path); err != nil {
-				return err
-			}
-			witnesses, err := witnessKeys.verifiers()
+			v, err := verifyAuditLog(args[0], cpFile, noCheckpoint, &key, witnessKeys)
 			if err != nil {
 				return err
 			}
-			l, stored, err := audit.ReadLogAndCheckpoint(path)
-			if err != nil && !errors.Is(err, audit.ErrBroken) {
-				return unavailable(err)
-			}
-			out := map[string]any{"intact": false}
-			fail := func(first uint64, err error) error {
-				out["intact"] = false
-				out["error"] = err.Error()
-				if first > 0 {
-					out["first_broken"] = first
-				}
-				if perr := printJSON(c, out); perr != nil {
-					return perr
-				}
-				return &exitError{code: exitRejected, err: err}
-			}
-			if err != nil {
-				var be *audit.BrokenError
-				first := uint64(0)
-				if errors.As(err, &be) {
-					first = max(be.Record, 1)
-					out["records"] = first - 1
-				}
-				return fail(first, err)
-			}
-			out["records"], out["last_hash"] = l.Size(), lastHash(l)
-			if cpFile != "" {
-				if stored, err = readCheckpointArg(cpFile); err != nil {
-					return err
-				}
-			}
-			if noCheckpoint && cpFile == "" {
-				out["intact"] = true
-				return printJSON(c, out)
-			}
-			if stored == nil {
-				if l.Size() == 0 {
-					out["intact"] = true
-					return printJSON(c, out)
-				}
-				return fail(0, fmt.Errorf("%w: %s is missing: the newest records and their removal cannot be checked (--no-checkpoint checks the chain alone)", audit.ErrBroken, audit.CheckpointPath(path)))
-			}
-			v, err := key.verifier(path)
-			if err != nil {
+			if err := printJSON(c, v.out); err != nil {
 				return err
 			}
-			cp, _, err := openLogCheckpoint(stored, v)
-			if err != nil {
-				return fail(0, err)
+			if v.broken != nil {
+				return &exitError{code: exitRejected, err: v.broken}
 			}
-			out["checkpoint"] = checkpointJSON(cp)
-			if cp.Size > l.Size() {
-				return fail(l.Size()+1, fmt.Errorf("%w: the log holds %d records, its signed checkpoint covers %d: records %d-%d were removed", audit.ErrBroken, l.Size(), cp.Size, l.Size()+1, cp.Size))
-			}
-			root, err := l.Root(cp.Size)
-			if err != nil {
-				return unavailable(err)
-			}
-			if root != cp.Root {
-				if cp.Size == l.Size() {
-					return fail(cp.Size, fmt.Errorf("%w: the first %d records do not match the signed checkpoint: record %d, the newest, was edited (or records before it rewritten with the chain recomputed)", audit.ErrBroken, cp.Size, cp.Size))
-				}
-				return fail(0, fmt.Errorf("%w: the first %d records do not match the signed checkpoint: records were rewritten with the chain recomputed", audit.ErrBroken, cp.Size))
-			}
-			if len(witnesses) > 0 {
-				ws, err := checkCosignatures(stored, witnesses)
-				if err != nil {
-					return fail(0, err)
-				}
-				out["witnesses"] = ws
-			}
-			out["intact"], out["uncovered"] = true, l.Size()-cp.Size
-			return printJSON(c, out)
+			return nil
 		},
 	}
 	witnessKeys.register(c)
@@ -280,6 +210,102 @@ matching); 2 LOG (or CP) is missing or not a regular file, or no log key;
 	c.Flags().BoolVar(&noCheckpoint, "no-checkpoint", false, "check the chain alone (cannot detect the newest records edited or removed)")
 	key.register(c, " (default: derived from LOG.key)")
 	return c
+}
+
+// logVerification is what 'audit verify' found of a log: out is its JSON output. When the
+// log is broken, broken says how (out names the first broken record) and log is nil.
+type logVerification struct {
+	out       map[string]any
+	log       *audit.Log
+	cp        *audit.Checkpoint // the signed checkpoint checked, if any
+	witnesses []map[string]any  // the cosignatures checked
+	broken    error
+}
+
+// verifyAuditLog checks the log at path as 'audit verify' does (its --help says what).
+// The error is a usage or I/O failure; a broken log is reported in the result.
+func verifyAuditLog(path, cpFile string, noCheckpoint bool, key *logKeyFlag, witnessKeys witnessKeysFlag) (*logVerification, error) {
+	if err := checkLogArg(path); err != nil {
+		return nil, err
+	}
+	witnesses, err := witnessKeys.verifiers()
+	if err != nil {
+		return nil, err
+	}
+	l, stored, err := audit.ReadLogAndCheckpoint(path)
+	if err != nil && !errors.Is(err, audit.ErrBroken) {
+		return nil, unavailable(err)
+	}
+	out := map[string]any{"intact": false}
+	res := &logVerification{out: out}
+	fail := func(first uint64, err error) (*logVerification, error) {
+		out["intact"] = false
+		out["error"] = err.Error()
+		if first > 0 {
+			out["first_broken"] = first
+		}
+		res.broken, res.log = err, nil
+		return res, nil
+	}
+	if err != nil {
+		var be *audit.BrokenError
+		first := uint64(0)
+		if errors.As(err, &be) {
+			first = max(be.Record, 1)
+			out["records"] = first - 1
+		}
+		return fail(first, err)
+	}
+	res.log = l
+	out["records"], out["last_hash"] = l.Size(), lastHash(l)
+	if cpFile != "" {
+		if stored, err = readCheckpointArg(cpFile); err != nil {
+			return nil, err
+		}
+	}
+	if noCheckpoint && cpFile == "" {
+		out["intact"] = true
+		return res, nil
+	}
+	if stored == nil {
+		if l.Size() == 0 {
+			out["intact"] = true
+			return res, nil
+		}
+		return fail(0, fmt.Errorf("%w: %s is missing: the newest records and their removal cannot be checked (--no-checkpoint checks the chain alone)", audit.ErrBroken, audit.CheckpointPath(path)))
+	}
+	v, err := key.verifier(path)
+	if err != nil {
+		return nil, err
+	}
+	cp, _, err := openLogCheckpoint(stored, v)
+	if err != nil {
+		return fail(0, err)
+	}
+	out["checkpoint"] = checkpointJSON(cp)
+	res.cp = &cp
+	if cp.Size > l.Size() {
+		return fail(l.Size()+1, fmt.Errorf("%w: the log holds %d records, its signed checkpoint covers %d: records %d-%d were removed", audit.ErrBroken, l.Size(), cp.Size, l.Size()+1, cp.Size))
+	}
+	root, err := l.Root(cp.Size)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if root != cp.Root {
+		if cp.Size == l.Size() {
+			return fail(cp.Size, fmt.Errorf("%w: the first %d records do not match the signed checkpoint: record %d, the newest, was edited (or records before it rewritten with the chain recomputed)", audit.ErrBroken, cp.Size, cp.Size))
+		}
+		return fail(0, fmt.Errorf("%w: the first %d records do not match the signed checkpoint: records were rewritten with the chain recomputed", audit.ErrBroken, cp.Size))
+	}
+	if len(witnesses) > 0 {
+		ws, err := checkCosignatures(stored, witnesses)
+		if err != nil {
+			return fail(0, err)
+		}
+		out["witnesses"], res.witnesses = ws, ws
+	}
+	out["intact"], out["uncovered"] = true, l.Size()-cp.Size
+	return res, nil
 }
 
 // lastHash is the hex sha256 of the newest record line, as the chain names it.

@@ -255,17 +255,6 @@ func pushLog(ctx context.Context, logPath, cpPath, url string, wv *witness.Verif
 	return nil, &exitError{code: exitRejected, err: err}
 }
 
-// logErr maps audit errors: 1 for a broken log, 3 when unavailable, 2 otherwise.
-func logErr(err error) error {
-	switch {
-	case errors.Is(err, audit.ErrBroken), errors.Is(err, audit.ErrCheckpoint):
-		return &exitError{code: exitRejected, err: err}
-	case errors.Is(err, audit.ErrUnavailable):
-		return unavailable(err)
-	}
-	return usageErr("%v", err)
-}
-
 // witnessCosignedAt returns the time of wv's cosignature on the checkpoint note signed.
 func witnessCosignedAt(signed []byte, wv *witness.Verifier) (time.Time, error) {
 	n, err := note.Open(signed, note.VerifierList(wv))
