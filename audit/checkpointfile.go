@@ -58,14 +58,14 @@ func ReadCheckpointFile(path string) ([]byte, error) {
 // over the old). This is how cosignatures are added to a log's checkpoint. Errors from
 // update are returned as they are; others wrap ErrUnavailable.
 func UpdateCheckpointFile(logPath string, update func(current []byte) ([]byte, error)) error {
-	f, err := os.Open(logPath)
+	f, err := openActiveLocked(logPath, DefaultLockWait)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	defer f.Close()
-	if err := lockWithin(f, DefaultLockWait); err != nil {
 		return err
 	}
+	if f == nil {
+		return fmt.Errorf("%w: %s is missing (an interrupted rotation: opening the log for writing creates it)", ErrUnavailable, logPath)
+	}
+	defer f.Close()
 	defer unlock(f)
 	cpPath := CheckpointPath(logPath)
 	cur, err := ReadCheckpointFile(cpPath)
@@ -207,11 +207,11 @@ func (s *FileSink) timerFired() {
 // checkpointLocked takes the file lock, catches up and writes the checkpoint. The caller
 // holds ioMu.
 func (s *FileSink) checkpointLocked() error {
-	if err := lockWithin(s.f, s.lockWait); err != nil {
+	if err := s.lockActive(); err != nil {
 		s.cpErr = err
 		return err
 	}
-	defer unlock(s.f)
+	defer func() { unlock(s.f) }()
 	if err := s.catchUp(nil); err != nil {
 		s.cpErr = err
 		return err

@@ -32,6 +32,15 @@
 // proofs (InclusionProof, and Prove for a self-contained Proof document that anyone with
 // the verifier key checks offline with ParseProof and Proof.Verify) and consistency
 // proofs between two sizes (ConsistencyProof, checked by VerifyConsistency).
+//
+// # Segments
+//
+// With WithRotateBytes a FileSink rotates the log by size: the active file LOG is sealed
+// as LOG.000001, LOG.000002, … (SegmentPath) and a new LOG continues the chain, crash-safe
+// and under the writers' lock. The chain, the Merkle tree and the one checkpoint run across
+// all segments; ReadLog, ReadLogAndCheckpoint, VerifyFile and OpenFile read the segments
+// and the active file as one log, and name a missing, reordered, truncated or substituted
+// segment in their *BrokenError.
 package audit
 
 import (

@@ -69,7 +69,10 @@ type FileSink struct {
 	err      error // sticky: after a failed sync the log refuses further events
 	closed   bool
 	lockWait time.Duration
-	tree     compactRange // Merkle tree of the records verified so far
+	tree     compactRange           // Merkle tree of the records verified so far
+	rotate   int64                  // WithRotateBytes; 0: never
+	segs     int                    // sealed segments read (the active file is segment segs+1 once sealed)
+	crashAt  func(step string) bool // tests: simulate a crash after a rotation step
 
 	// Checkpoints (see checkpoint.go); nil signer: none are written.
 	signer   note.Signer
@@ -120,6 +123,7 @@ type fileOptions struct {
 	checkpoints bool
 	lockWait    time.Duration
 	clock       clock
+	rotateBytes int64
 }
 
 // WithKeyFile names the log key file (see LoadOrCreateKey) instead of LOG.key; it is
@@ -133,7 +137,7 @@ func openFile(path string, o fileOptions) (*FileSink, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUnavailable, path)
 	}
-	s := &FileSink{path: path, lockWait: o.lockWait, clock: o.clock}
+	s := &FileSink{path: path, lockWait: o.lockWait, clock: o.clock, rotate: max(o.rotateBytes, 0)}
 	if o.checkpoints {
 		key, err := LoadOrCreateKey(o.keyFile, DefaultKeyName())
 		if err != nil {
@@ -176,11 +180,44 @@ func (s *FileSink) openLocked() error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%w: %s is not a regular file", ErrUnavailable, s.path)
 	}
-	if err := lockWithin(s.f, s.lockWait); err != nil {
+	for tries := 0; ; tries++ {
+		if err := lockWithin(s.f, s.lockWait); err != nil {
+			return err
+		}
+		same, err := isActive(s.f, s.path)
+		if err == nil && !same && tries >= 100 {
+			err = fmt.Errorf("%w: %s keeps being replaced", ErrUnavailable, s.path)
+		}
+		if err != nil {
+			filelock.Unlock(s.f)
+			return err
+		}
+		if same {
+			break
+		}
+		// Rotated away between opening and locking: open the new active file.
+		filelock.Unlock(s.f)
+		nf, err := os.OpenFile(s.path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		s.f.Close()
+		s.f = nf
+	}
+	defer func() { filelock.Unlock(s.f) }()
+	nums, err := segmentNumbers(s.path)
+	if err != nil {
 		return err
 	}
-	defer filelock.Unlock(s.f)
+	for i, k := range nums {
+		if k != i+1 {
+			return fmt.Errorf("audit log %s: %w", filepath.Base(SegmentPath(s.path, k)), broken(0, "segment %s is missing", filepath.Base(SegmentPath(s.path, i+1))))
+		}
+	}
 	if s.signer == nil {
+		if err := s.readSealed(1, nil); err != nil {
+			return err
+		}
 		return s.catchUp(nil)
 	}
 	// Check the stored checkpoint against the records as they are read.
@@ -202,6 +239,9 @@ func (s *FileSink) openLocked() error {
 			return err
 		}
 	}
+	if err := s.readSealed(1, check); err != nil {
+		return err
+	}
 	if err := s.catchUp(check); err != nil {
 		return err
 	}
@@ -216,37 +256,9 @@ func (s *FileSink) openLocked() error {
 // that it continues the chain, adding the records to the tree. check, when not nil, is
 // called with the tree size and hash after each record.
 func (s *FileSink) catchUp(check func(n uint64, root tlog.Hash) error) error {
-	fi, err := s.f.Stat()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	size := fi.Size()
-	switch {
-	case size < s.off:
-		return fmt.Errorf("audit log %s: %w", s.path, &BrokenError{Record: s.seq, Msg: fmt.Sprintf("it shrank from %d to %d bytes (records after %d removed)", s.off, size, s.seq)})
-	case size == s.off:
-		return nil
-	}
-	c := chain{n: s.seq, last: s.prev}
-	tree := s.tree
-	tree.hashes = slices.Clone(tree.hashes)
-	c.onRecord = func(line []byte, _ string) error {
-		tree.append(LeafHash(line))
-		if check != nil {
-			return check(tree.n, tree.root())
-		}
-		return nil
-	}
-	if err := c.read(io.NewSectionReader(s.f, s.off, size-s.off), maxReadLine); err != nil {
-		if !errors.Is(err, ErrBroken) {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		return fmt.Errorf("audit log %s: %w", s.path, err)
-	}
-	s.off += c.bytes
-	s.seq, s.prev = c.n, c.last
-	s.tree = tree
-	return nil
+	off, err := s.readFrom(s.f, s.off, filepath.Base(s.path), check)
+	s.off = off
+	return err
 }
 
 // Emit records ev, bounded (see Bound), and returns once the record is synced to disk.
@@ -298,10 +310,10 @@ func (s *FileSink) commit(batch []*pending) error {
 	case s.err != nil:
 		return s.err
 	}
-	if err := lockWithin(s.f, s.lockWait); err != nil {
+	if err := s.lockActive(); err != nil {
 		return err
 	}
-	defer filelock.Unlock(s.f)
+	defer func() { filelock.Unlock(s.f) }()
 	if err := s.catchUp(nil); err != nil {
 		return err
 	}
@@ -313,17 +325,29 @@ func (s *FileSink) commit(batch []*pending) error {
 		}
 	}
 	var buf []byte
-	seq, prev := s.seq, s.prev
-	tree := s.tree
-	tree.hashes = slices.Clone(tree.hashes)
-	for _, p := range batch {
-		seq++
-		start := len(buf)
-		buf = appendRecord(buf, p.body, seq, prev)
-		sum := sha256.Sum256(buf[start:])
-		prev = hex.EncodeToString(sum[:])
-		tree.append(LeafHash(buf[start:]))
-		buf = append(buf, '\n')
+	var seq uint64
+	var prev string
+	var tree compactRange
+	for rotations := 0; ; rotations++ {
+		buf = buf[:0]
+		seq, prev = s.seq, s.prev
+		tree = s.tree
+		tree.hashes = slices.Clone(tree.hashes)
+		for _, p := range batch {
+			seq++
+			start := len(buf)
+			buf = appendRecord(buf, p.body, seq, prev)
+			sum := sha256.Sum256(buf[start:])
+			prev = hex.EncodeToString(sum[:])
+			tree.append(LeafHash(buf[start:]))
+			buf = append(buf, '\n')
+		}
+		if s.rotate == 0 || s.off == 0 || s.off+int64(len(buf)) <= s.rotate || rotations >= 10 {
+			break
+		}
+		if err := s.rotateLocked(); err != nil {
+			return err
+		}
 	}
 	if _, err := s.f.Write(buf); err != nil {
 		// Remove a partial line, so the log stays readable; we hold the lock and know
@@ -424,60 +448,17 @@ func VerifyFile(path string) (n uint64, lastHash string, err error) {
 }
 
 func verifyFile(path string, lockWait time.Duration) (n uint64, lastHash string, err error) {
-	f, size, err := openSnapshot(path, lockWait)
+	snap, err := openLogSnapshot(path, lockWait, nil)
 	if err != nil {
 		return 0, "", err
 	}
-	defer f.Close()
-	if readUnderLock {
-		defer unlock(f)
-	}
+	defer snap.Close()
 	var c chain
-	if err := c.read(io.NewSectionReader(f, 0, size), maxReadLine); err != nil {
-		if !errors.Is(err, ErrBroken) {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		return c.n, c.last, err
-	}
-	return c.n, c.last, nil
-}
-
-// openSnapshot opens the log at path for reading and returns its size at one instant,
-// taken under the writers' lock. Where readers must hold the lock while reading
-// (readUnderLock), the lock is still held: the caller unlocks after reading.
-func openSnapshot(path string, lockWait time.Duration) (*os.File, int64, error) {
-	return openSnapshotThen(path, lockWait, nil)
-}
-
-// openSnapshotThen is openSnapshot, calling underLock (when not nil) while it holds the
-// lock.
-func openSnapshotThen(path string, lockWait time.Duration, underLock func() error) (*os.File, int64, error) {
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%w: %s is not a regular file", ErrUnavailable, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if err := lockWithin(f, lockWait); err != nil {
-		f.Close()
-		return nil, 0, err
-	}
-	fi, err := f.Stat()
-	if err == nil && underLock != nil {
-		err = underLock()
-	}
-	if !readUnderLock || err != nil {
-		filelock.Unlock(f)
-	}
-	if err != nil {
-		f.Close()
-		if !errIs(err, ErrUnavailable, ErrCheckpoint) {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		return nil, 0, err
-	}
-	return f, fi.Size(), nil
+	err = snap.readFiles(&c, func(lf logFile) error {
+		c.bytes = 0
+		return c.read(io.NewSectionReader(lf.f, 0, lf.size), maxReadLine)
+	})
+	return c.n, c.last, err
 }
 
 func unlock(f *os.File) { filelock.Unlock(f) }

@@ -99,22 +99,24 @@ func readLog(path string, lockWait time.Duration, withCheckpoint bool) (*Log, []
 			return err
 		}
 	}
-	f, size, err := openSnapshotThen(path, lockWait, underLock)
+	snap, err := openLogSnapshot(path, lockWait, underLock)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
-	if readUnderLock {
-		defer unlock(f)
-	}
-	if size > math.MaxInt-1 {
+	defer snap.Close()
+	size := snap.totalSize()
+	if size > math.MaxInt-1 || size < 0 {
 		return nil, nil, fmt.Errorf("%w: %s is too large to read into memory", ErrUnavailable, path)
 	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	data := make([]byte, 0, size)
+	for _, lf := range snap.files {
+		start := len(data)
+		data = data[:start+int(lf.size)]
+		if _, err := io.ReadFull(io.NewSectionReader(lf.f, 0, lf.size), data[start:]); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 	}
-	l, err := parseLog(path, data)
+	l, err := parseLogSnapshot(path, data, snap)
 	return l, cp, err
 }
 
@@ -130,6 +132,12 @@ func errIs(err error, targets ...error) bool {
 
 // parseLog verifies data as a log and builds its tree.
 func parseLog(path string, data []byte) (*Log, error) {
+	return parseLogSnapshot(path, data, nil)
+}
+
+// parseLogSnapshot is parseLog over data holding the files of snap one after the other
+// (nil: one file).
+func parseLogSnapshot(path string, data []byte, snap *logSnapshot) (*Log, error) {
 	l := &Log{path: path, data: data, ids: make(map[string]uint64)}
 	var c chain
 	c.onRecord = func(line []byte, eventID string) error {
@@ -145,6 +153,17 @@ func parseLog(path string, data []byte) (*Log, error) {
 			l.ids[eventID] = uint64(n)
 		}
 		return nil
+	}
+	if snap != nil {
+		var off int64
+		if err := snap.readFiles(&c, func(lf logFile) error {
+			part := data[off : off+lf.size]
+			off += lf.size
+			return c.readBytes(part, maxReadLine)
+		}); err != nil {
+			return nil, err
+		}
+		return l, nil
 	}
 	if err := c.readBytes(data, maxReadLine); err != nil {
 		if path != "" {

@@ -12,13 +12,21 @@ import (
 // created on first use). Its errors wrap audit.ErrUnavailable when the file cannot be
 // opened, locked or read, audit.ErrBroken when the existing log's chain is broken or does
 // not match its checkpoint, and audit.ErrKey for an unusable key; auditLogErr maps them to
-// exit codes.
-func openAuditLog(path, keyFile string) (*audit.FileSink, error) {
-	if keyFile == "" {
-		return audit.OpenFile(path)
+// exit codes. rotateBytes > 0 rotates the log into sealed segments (AUDIT_LOG.000001, …)
+// when the active file would grow past it (--audit-rotate-bytes; 0: never).
+func openAuditLog(path, keyFile string, rotateBytes int64) (*audit.FileSink, error) {
+	var opts []audit.FileOption
+	if keyFile != "" {
+		opts = append(opts, audit.WithKeyFile(keyFile))
 	}
-	return audit.OpenFile(path, audit.WithKeyFile(keyFile))
+	if rotateBytes > 0 {
+		opts = append(opts, audit.WithRotateBytes(rotateBytes))
+	}
+	return audit.OpenFile(path, opts...)
 }
+
+// auditRotateUsage is the help text of --audit-rotate-bytes.
+const auditRotateUsage = "rotate the audit log when its active file would grow past this many bytes: it is sealed as AUDIT_LOG.000001, AUDIT_LOG.000002, … and a new one continues the chain and the checkpoint (0: never)"
 
 // auditLogErr maps a failure of openAuditLog to the CLI's exit codes: 3 when the log is
 // unavailable (an I/O failure), 2 otherwise (an existing log that is broken, or an

@@ -198,6 +198,7 @@ type receiptDecision struct {
 
 func receiptVerifyCmd() *cobra.Command {
 	var reg, envFile, at, auditLog, auditKey string
+	var auditRotate int64
 	var deps []string
 	var skew, grace, maxAge time.Duration
 	var dryRun bool
@@ -281,7 +282,7 @@ unavailable.`,
 			vopts := []receipt.Option{receipt.WithSkew(skew), receipt.WithGrace(grace), receipt.WithMaxAge(maxAge),
 				receipt.WithReplay(s.replay), receipt.WithRevocations(s.revocations)}
 			if auditLog != "" {
-				sink, err := openAuditLog(auditLog, auditKey)
+				sink, err := openAuditLog(auditLog, auditKey, auditRotate)
 				if err != nil {
 					return auditLogErr(err)
 				}
@@ -329,6 +330,7 @@ unavailable.`,
 	fl.DurationVar(&maxAge, "max-age", receipt.DefaultMaxAge, "oldest acceptable receipt (time since finished_at)")
 	fl.StringVar(&auditLog, "audit-log", "", "append a receipt_accepted / receipt_rejected event to this log")
 	fl.StringVar(&auditKey, "audit-key", "", "the audit log's signer key file (default: AUDIT_LOG.key, created 0600 on first use)")
+	fl.Int64Var(&auditRotate, "audit-rotate-bytes", 0, auditRotateUsage)
 	outcome.register(c, "require the receipt to hash these outcome bytes")
 	why.register(c, "with the outcome: the reason bytes the receipt must hash")
 	st.register(c)

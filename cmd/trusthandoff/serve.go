@@ -271,7 +271,7 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 	var sink audit.Sink
 	var auditCfg *server.AuditLogConfig
 	if p.auditLog != "" {
-		fs, err := openAuditLog(p.auditLog, p.auditKey)
+		fs, err := openAuditLog(p.auditLog, p.auditKey, p.auditRotate)
 		if err != nil {
 			st.Close()
 			return auditLogErr(err)

@@ -19,6 +19,7 @@ import (
 type verifyFlags struct {
 	registry, at, auditLog, as    string
 	auditKey                      string
+	auditRotate                   int64
 	policyFile                    string
 	dryRun                        bool
 	strict, requireCap, insecure  bool
@@ -115,6 +116,7 @@ func (f *verifyFlags) register(c *cobra.Command) {
 	fl.DurationVar(&f.grace, "grace", 0, "allowed lateness after expiry (max 60s)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "append an audit event per decision to this JSONL file")
 	fl.StringVar(&f.auditKey, "audit-key", "", "the audit log's signer key file (default: AUDIT_LOG.key, created 0600 on first use)")
+	fl.Int64Var(&f.auditRotate, "audit-rotate-bytes", 0, auditRotateUsage)
 	f.state.register(c)
 }
 
@@ -186,7 +188,7 @@ func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *s
 	}
 	closeAudit := func() {}
 	if f.auditLog != "" {
-		sink, err := openAuditLog(f.auditLog, f.auditKey)
+		sink, err := openAuditLog(f.auditLog, f.auditKey, f.auditRotate)
 		if err != nil {
 			st.Close()
 			return nil, nil, nil, auditLogErr(err)
