@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,12 +16,14 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/bundle"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/capability"
+	"github.com/trusthandoff/trusthandoff-go/gate"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/receipt"
 	"github.com/trusthandoff/trusthandoff-go/registry"
 	"github.com/trusthandoff/trusthandoff-go/replay"
+	"github.com/trusthandoff/trusthandoff-go/revocation"
 	"github.com/trusthandoff/trusthandoff-go/verify"
 )
 
@@ -37,10 +40,13 @@ func seeded(seed byte) agent {
 	return agent{s, identity.AgentIDOf(s.Public())}
 }
 
-// workflow is a three-agent workflow that ran through real verifiers writing one audit
-// log: the planner hands research to the researcher under a capability; the researcher
-// derives a narrower capability and hands the report to the writer, which needs (and
-// gets) a reviewer's approval; the writer's receipt depends on the researcher's.
+// workflow is a three-agent workflow that ran through the library's executor loop
+// (receipt.Run: each receiver's gate verifies the handoff into one audit log, runs the
+// task under revalidation and signs the receipt): the planner hands research to the
+// researcher under a capability; the researcher derives a narrower capability and hands
+// the report to the writer, which needs (and gets) a reviewer's approval; the writer's
+// receipt depends on the researcher's. The planner also hands the writer a task of
+// another workflow (wf-2), logged in the same audit log.
 type workflow struct {
 	planner, researcher, writer, reviewer agent
 	reg                                   *registry.Registry
@@ -51,9 +57,18 @@ type workflow struct {
 	receipts                              [][]byte
 	outcomes                              [][]byte
 	root, leaf                            *capability.Capability
-	pkts                                  []*packet.Packet
-	rules                                 []packet.Rule
+	// other is the wf-2 handoff to the writer: its envelope, receipt and outcome.
+	otherEnv, otherReceipt, otherOutcome []byte
 }
+
+// clock is the workflow's shared, settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
 func newWorkflow(t testing.TB) *workflow {
 	t.Helper()
@@ -72,30 +87,37 @@ func newWorkflow(t testing.TB) *workflow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := t0
-	clock := func() time.Time { return now }
-	gate := func(as agent) *verify.Verifier {
-		v, err := verify.New(w.reg, replay.NewMemory(replay.MemoryConfig{Now: clock}),
-			verify.WithClock(clock), verify.WithRecipient(as.id), verify.WithAudit(sink, "node-1"))
+	clk := &clock{now: t0}
+	revoked := revocation.NewMemory(revocation.MemoryConfig{})
+	// run is one executor's whole loop: its gate (bound to it, auditing into the log)
+	// verifies the envelope, the task runs (taking `took`), and Run signs the receipt.
+	run := func(as agent, env *packet.Envelope, at time.Time, took time.Duration, outcome []byte, deps ...[32]byte) *receipt.Receipt {
+		t.Helper()
+		v, err := verify.New(w.reg, replay.NewMemory(replay.MemoryConfig{Now: clk.Now}), verify.WithClock(clk.Now),
+			verify.WithRecipient(as.id), verify.WithRevocations(revoked), verify.WithAudit(sink, "node-1"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return v
-	}
-	mustAccept := func(v *verify.Verifier, env *packet.Envelope) *verify.Decision {
-		t.Helper()
+		g, err := gate.New(v, revoked, gate.WithLivenessProbe(0))
+		if err != nil {
+			t.Fatal(err)
+		}
 		wire, err := env.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := v.Verify(context.Background(), wire)
-		if !d.Accepted() {
-			t.Fatalf("%s: %s", d.Reason, d.Detail)
+		clk.Set(at)
+		res, r, err := receipt.Run(context.Background(), g, as.s, wire, func(context.Context, *verify.Decision) ([]byte, error) {
+			clk.Set(clk.Now().Add(took))
+			return outcome, nil
+		}, receipt.WithExecutor(as.id), receipt.WithRunClock(clk.Now), receipt.WithDependsOn(deps...))
+		if err != nil || res.Status != receipt.StatusOK {
+			t.Fatalf("Run: %v (status %s)", err, res.Status)
 		}
-		return d
+		return r
 	}
 
-	// 1. planner -> researcher, under a root capability.
+	// 1. planner -> researcher, under a root capability; accepted at 1 s, done at 4 s.
 	w.root, err = capability.Delegate(w.planner.s, w.researcher.id, []string{"search_web", "write_report"},
 		capability.WithIssuedAt(t0), capability.WithTTL(time.Hour), capability.WithMaxToolCalls(20))
 	if err != nil {
@@ -106,20 +128,15 @@ func newWorkflow(t testing.TB) *workflow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now = t0.Add(time.Second)
-	d1 := mustAccept(gate(w.researcher), env1)
 	findings := []byte(`{"findings":["a","b"]}`)
-	r1, err := receipt.SignDecision(w.researcher.s, "", d1, receipt.Params{Status: receipt.StatusOK, Outcome: findings,
-		StartedAt: t0.Add(2 * time.Second), FinishedAt: t0.Add(5 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r1 := run(w.researcher, env1, t0.Add(time.Second), 3*time.Second, findings)
 	r1Digest, err := r1.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// 2. researcher -> writer, under a narrower derived capability, reviewed by a human.
+	// 2. researcher -> writer, under a narrower derived capability, reviewed by a human;
+	// accepted at 8 s, done at 12 s.
 	w.leaf, err = capability.Delegate(w.researcher.s, w.writer.id, []string{"write_report"},
 		capability.WithParent(w.root), capability.WithIssuedAt(t0.Add(6*time.Second)), capability.WithTTL(30*time.Minute))
 	if err != nil {
@@ -151,14 +168,17 @@ func newWorkflow(t testing.TB) *workflow {
 	}
 	approved := *env2
 	approved.Approvals = []canonical.Value{av}
-	now = t0.Add(8 * time.Second)
-	d2 := mustAccept(gate(w.writer), &approved)
 	report := []byte(`{"report":"..."}`)
-	r2, err := receipt.SignDecision(w.writer.s, "", d2, receipt.Params{Status: receipt.StatusOK, Outcome: report,
-		StartedAt: t0.Add(9 * time.Second), FinishedAt: t0.Add(12 * time.Second), DependsOn: [][32]byte{r1Digest}})
+	r2 := run(w.writer, &approved, t0.Add(8*time.Second), 4*time.Second, report, r1Digest)
+
+	// Another workflow's handoff to the writer, in the same log: accepted at 20 s.
+	env3, err := packet.Build(w.planner.s, w.writer.id, "Unrelated", packet.WithActions("search_web"),
+		packet.WithIssuedAt(t0.Add(19*time.Second)), packet.WithTaskID("wf-2"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.otherOutcome = []byte(`{"other":true}`)
+	r3 := run(w.writer, env3, t0.Add(20*time.Second), time.Second, w.otherOutcome)
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +192,6 @@ func newWorkflow(t testing.TB) *workflow {
 	}
 	e1, _ := env1.MarshalJSON()
 	w.envs = [][]byte{e1, bare}
-	w.pkts = []*packet.Packet{env1.Packet, env2.Packet}
-	w.rules = []packet.Rule{d1.Rule, d2.Rule}
 	for _, r := range []*receipt.Receipt{r1, r2} {
 		raw, err := r.Marshal()
 		if err != nil {
@@ -182,6 +200,12 @@ func newWorkflow(t testing.TB) *workflow {
 		w.receipts = append(w.receipts, raw)
 	}
 	w.outcomes = [][]byte{findings, report}
+	if w.otherEnv, err = env3.MarshalJSON(); err != nil {
+		t.Fatal(err)
+	}
+	if w.otherReceipt, err = r3.Marshal(); err != nil {
+		t.Fatal(err)
+	}
 	return w
 }
 
@@ -201,8 +225,8 @@ func (w *workflow) input(t testing.TB) bundle.Input {
 		t.Fatal(err)
 	}
 	return bundle.Input{
-		Envelopes: [][]byte{w.envs[1], w.envs[0]}, Approvals: w.approvals,
-		Receipts: [][]byte{w.receipts[1], w.receipts[0]}, Outcomes: w.outcomes,
+		Envelopes: [][]byte{w.envs[1], w.otherEnv, w.envs[0]}, Approvals: w.approvals,
+		Receipts: [][]byte{w.receipts[1], w.otherReceipt, w.receipts[0]}, Outcomes: append([][]byte{w.otherOutcome}, w.outcomes...),
 		Log: log, Checkpoint: cp, Registry: snap, Now: t0.Add(time.Hour),
 	}
 }
