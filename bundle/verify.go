@@ -138,7 +138,8 @@ type Registry = verify.Registry
 //     as of the time the acceptance was logged;
 //   - its receipt verifies (receipt.Verify): signed by the packet's receiver, bound to the
 //     packet's digest, executed inside the packet's validity; the carried outcome, if
-//     any, matches outcome_hash;
+//     any, matches outcome_hash; its nonce is not one an earlier step's receipt by the
+//     same executor key used;
 //   - every receipt its receipt depends on is the verified receipt of an earlier step,
 //     finished before this one started.
 //
@@ -185,7 +186,7 @@ func Verify(ctx context.Context, b *Bundle, reg Registry, opts ...Option) (*Repo
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	w := &walker{b: b, cfg: &cfg, v: v, reg: reg, cp: cp, cpOK: cpOK, rep: rep, fail: fail,
-		packetIDs: map[string]int{}, nonces: map[string]int{}}
+		packetIDs: map[string]int{}, nonces: map[string]int{}, receiptNonces: map[string]int{}}
 	for i := range b.Steps {
 		w.step(ctx, i)
 	}
@@ -283,6 +284,8 @@ type walker struct {
 
 	packetIDs map[string]int // packet id -> step (1-based)
 	nonces    map[string]int // sender key + nonce -> step
+	// receiptNonces maps a verified receipt's replay key (executor key + nonce) to its step.
+	receiptNonces map[string]int
 	receipts  []*stepReceipt // per step; nil when absent or failed
 
 	rv       *receipt.Verifier
@@ -383,6 +386,18 @@ func (w *walker) step(ctx context.Context, i int) {
 		}
 		return
 	}
+	// The offline form of the receipt's nonce check: within the bundle, an executor key
+	// uses a nonce once. As with a replay store, only a receipt that verified counts.
+	key, err := receipt.ReplayKey(rc.r)
+	if err != nil {
+		w.fail(stepErr(ProblemReceipt, reason.PublicKeyMismatch, "receipt public_key", err))
+		return
+	}
+	if prev, dup := w.receiptNonces[string(key)]; dup {
+		w.fail(stepErr(ProblemReceipt, reason.ReplayDetected, fmt.Sprintf("the executor's receipt nonce was already used by step %d", prev), nil))
+		return
+	}
+	w.receiptNonces[string(key)] = n
 	w.receipts[i] = rc
 }
 

@@ -1,0 +1,353 @@
+package bundle_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trusthandoff/trusthandoff-go/bundle"
+	"github.com/trusthandoff/trusthandoff-go/packet"
+	"github.com/trusthandoff/trusthandoff-go/reason"
+	"github.com/trusthandoff/trusthandoff-go/receipt"
+	"github.com/trusthandoff/trusthandoff-go/registry"
+)
+
+// digestOf returns the digest of a receipt's wire form.
+func digestOf(t testing.TB, raw []byte) [32]byte {
+	t.Helper()
+	r, err := receipt.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// extraStep is a handoff from `from` to `to` of workflow taskID issued at `at`, executed
+// by its receiver one second later, never logged: its envelope and receipt (edited).
+func (w *workflow) extraStep(t testing.TB, from, to agent, taskID string, at time.Time, edit func(r *receipt.Receipt)) bundle.Step {
+	t.Helper()
+	env, err := packet.Build(from.s, to.id, "Dig deeper", packet.WithActions("search_web"), packet.WithIssuedAt(at), packet.WithTaskID(taskID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := receipt.Sign(to.s, "", env.Packet, packet.Rule04, receipt.Params{Status: receipt.StatusOK, Outcome: []byte("deeper"),
+		StartedAt: at.Add(time.Second), FinishedAt: at.Add(2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		raw = resign(t, raw, to, edit)
+	}
+	wire, err := env.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle.Step{Envelope: wire, Receipt: raw}
+}
+
+// otherWorkflowStep is the wf-2 handoff's step as Create makes it (with its audit record).
+func (w *workflow) otherWorkflowStep(t testing.TB) bundle.Step {
+	t.Helper()
+	b, err := bundle.Create(bundle.Workflow{Kind: bundle.ByTaskID, ID: "wf-2"}, w.input(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Steps) != 1 {
+		t.Fatalf("wf-2 has %d steps", len(b.Steps))
+	}
+	return b.Steps[0]
+}
+
+// registryWith returns a copy of the workflow's registry changed by edit.
+func (w *workflow) registryWith(t testing.TB, edit func(r *registry.Registry) error) *registry.Registry {
+	t.Helper()
+	snap, err := w.reg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := registry.Parse(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := edit(r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// failure is one expected failure: step, problem and (when not "") reason.
+type failure struct {
+	step    int
+	problem bundle.Problem
+	reason  reason.Code
+}
+
+// wantFailures checks that err lists every failure in want, and that each failing step
+// is reported as not OK.
+func wantFailures(t *testing.T, rep *bundle.Report, err error, want ...failure) {
+	t.Helper()
+	if len(want) == 0 {
+		if err != nil || !rep.OK {
+			t.Fatalf("want a verified bundle, got %v", err)
+		}
+		return
+	}
+	if err == nil || rep.OK {
+		t.Fatal("the attacked bundle verifies")
+	}
+	if !errors.Is(err, bundle.ErrInvalid) {
+		t.Fatalf("error does not wrap ErrInvalid: %v", err)
+	}
+	var be *bundle.Error
+	if !errors.As(err, &be) {
+		t.Fatalf("not a *bundle.Error: %T %v", err, err)
+	}
+	for _, f := range want {
+		found := false
+		for _, got := range be.Failures {
+			if got.Step == f.step && got.Problem == f.problem && (f.reason == "" || got.Reason == f.reason) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("want step %d %s [%s], got: %v", f.step, f.problem, f.reason, err)
+			continue
+		}
+		if f.step > 0 && rep.Steps[f.step-1].OK {
+			t.Errorf("step %d is reported OK", f.step)
+		}
+	}
+}
+
+// TestVerifyRejectsAttacks: bundles an attacker would craft, each rejected with the step
+// and the reason named.
+func TestVerifyRejectsAttacks(t *testing.T) {
+	w := newWorkflow(t)
+	nonceOf := func(raw []byte) [16]byte {
+		r, err := receipt.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Nonce
+	}
+	// The packets' windows: step 1 (read) is issued at 0 s and lives 900 s; step 2 (write)
+	// is issued at 6 s, lives 120 s and was accepted at 8 s; the skew is 30 s.
+	expires2 := t0.Add(126 * time.Second)
+	accepted2 := t0.Add(8 * time.Second)
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, b *bundle.Bundle)
+		reg    func(t *testing.T) *registry.Registry // nil: the workflow's
+		opts   []bundle.Option
+		want   []failure // none: the bundle verifies
+	}{
+		{name: "receipt signed by the packet's from_agent, naming itself",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.researcher, func(r *receipt.Receipt) { r.Executor = w.researcher.id })
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.WrongExecutor}}},
+		{name: "receipt signed by the packet's from_agent under the executor's name",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.researcher, func(*receipt.Receipt) {})
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.PublicKeyMismatch}}},
+		{name: "receipt by an agent outside the registry",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, seeded(9), func(*receipt.Receipt) {})
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.PublicKeyMismatch}}},
+		{name: "executor revoked before it finished",
+			reg: func(t *testing.T) *registry.Registry {
+				return w.registryWith(t, func(r *registry.Registry) error { return r.Revoke(w.writer.id, t0.Add(10*time.Second)) })
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.AgentRevoked}}},
+		{name: "executor revoked after it finished (forensics: still valid)",
+			reg: func(t *testing.T) *registry.Registry {
+				return w.registryWith(t, func(r *registry.Registry) error { return r.Revoke(w.writer.id, t0.Add(13*time.Second)) })
+			}},
+		{name: "executor's key rotated out before it finished",
+			reg: func(t *testing.T) *registry.Registry {
+				return w.registryWith(t, func(r *registry.Registry) error {
+					return r.Rotate(w.writer.id, seeded(10).s.Public(), t0.Add(10*time.Second), 0)
+				})
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.PublicKeyMismatch}}},
+		{name: "a receipt nonce used twice by one executor",
+			opts: []bundle.Option{bundle.WithoutAudit()},
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				n := nonceOf(b.Steps[0].Receipt)
+				b.Steps = append(b.Steps, w.extraStep(t, w.planner, w.researcher, "wf-1", t0.Add(20*time.Second), func(r *receipt.Receipt) { r.Nonce = n }))
+			},
+			want: []failure{{3, bundle.ProblemReceipt, reason.ReplayDetected}}},
+		{name: "a receipt nonce reused by another executor (its own nonce space)",
+			opts: []bundle.Option{bundle.WithoutAudit()},
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				n := nonceOf(b.Steps[1].Receipt)
+				b.Steps = append(b.Steps, w.extraStep(t, w.planner, w.researcher, "wf-1", t0.Add(20*time.Second), func(r *receipt.Receipt) { r.Nonce = n }))
+			}},
+		{name: "the same handoff twice",
+			tamper: func(t *testing.T, b *bundle.Bundle) { b.Steps = append(b.Steps, b.Steps[1]) },
+			want:   []failure{{3, bundle.ProblemDuplicate, reason.ReplayDetected}}},
+		{name: "dependency cycle",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				d2 := digestOf(t, b.Steps[1].Receipt)
+				b.Steps[0].Receipt = resign(t, b.Steps[0].Receipt, w.researcher, func(r *receipt.Receipt) { r.DependsOn = [][32]byte{d2} })
+			},
+			// A digest covers depends_on, so no receipt can name one that names it: the
+			// edited receipt names a later step, and the original it replaced is gone.
+			want: []failure{{1, bundle.ProblemDependency, reason.DependencyInvalid}, {2, bundle.ProblemDependency, reason.DependencyInvalid}}},
+		{name: "dependency on a receipt of another workflow, not in the bundle",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				d1, d3 := digestOf(t, b.Steps[0].Receipt), digestOf(t, w.otherReceipt)
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) { r.DependsOn = [][32]byte{d1, d3} })
+			},
+			want: []failure{{2, bundle.ProblemDependency, reason.DependencyInvalid}}},
+		{name: "dependency on a receipt of another workflow, spliced in as a step",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				d1, d3 := digestOf(t, b.Steps[0].Receipt), digestOf(t, w.otherReceipt)
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) { r.DependsOn = [][32]byte{d1, d3} })
+				b.Steps = append([]bundle.Step{w.otherWorkflowStep(t)}, b.Steps...)
+			},
+			want: []failure{{1, bundle.ProblemWorkflow, ""}, {3, bundle.ProblemDependency, reason.DependencyInvalid}}},
+		{name: "finished exactly at expiry",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) { r.FinishedAt = expires2 })
+			}},
+		{name: "finished 1 µs after expiry",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) { r.FinishedAt = expires2.Add(time.Microsecond) })
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.ExecutionOutsideValidity}}},
+		{name: "started exactly a skew before the acceptance",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) { r.StartedAt = accepted2.Add(-30 * time.Second) })
+			}},
+		{name: "started 1 µs more than a skew before the acceptance",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) {
+					r.StartedAt = accepted2.Add(-30*time.Second - time.Microsecond)
+				})
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.ExecutionOutsideValidity}}},
+		{name: "started 1 µs more than a skew before issue (unaudited)",
+			opts: []bundle.Option{bundle.WithoutAudit()},
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				for i := range b.Steps {
+					b.Steps[i].Audit = nil
+				}
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) {
+					r.StartedAt = t0.Add(6*time.Second - 30*time.Second - time.Microsecond)
+				})
+			},
+			want: []failure{{2, bundle.ProblemHandoff, reason.IssuedInFuture}}},
+		{name: "finished 1 ns after expiry (no such spelling)",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = resign(t, b.Steps[1].Receipt, w.writer, func(r *receipt.Receipt) { r.FinishedAt = expires2 })
+				b.Steps[1].Receipt = bytes.Replace(b.Steps[1].Receipt, []byte(`"finished_at":"2026-04-01T12:02:06Z"`),
+					[]byte(`"finished_at":"2026-04-01T12:02:06.000000001Z"`), 1)
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.MalformedEnvelope}}},
+		{name: "receipt with an unknown field",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[1].Receipt = bytes.Replace(b.Steps[1].Receipt, []byte(`{`), []byte(`{"verified":true,`), 1)
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.MalformedEnvelope}}},
+		{name: "receipt with too many dependencies",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				var m map[string]any
+				if err := json.Unmarshal(b.Steps[1].Receipt, &m); err != nil {
+					t.Fatal(err)
+				}
+				deps := make([]string, receipt.MaxDependsOn+1)
+				for i := range deps {
+					deps[i] = fmt.Sprintf("%064x", i)
+				}
+				m["depends_on"] = deps
+				b.Steps[1].Receipt, _ = json.Marshal(m)
+			},
+			want: []failure{{2, bundle.ProblemReceipt, reason.MalformedEnvelope}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := w.bundle(t)
+			if tc.tamper != nil {
+				tc.tamper(t, b)
+			}
+			out, err := b.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err = bundle.Parse(out, bundle.Limits{}); err != nil {
+				t.Fatal(err)
+			}
+			reg := w.reg
+			if tc.reg != nil {
+				reg = tc.reg(t)
+			}
+			rep, err := bundle.Verify(context.Background(), b, reg, append([]bundle.Option{bundle.WithLogKey(w.logKey)}, tc.opts...)...)
+			wantFailures(t, rep, err, tc.want...)
+		})
+	}
+}
+
+// TestParseRejectsAttacks: hostile spellings of a real bundle that Parse refuses, naming
+// the part.
+func TestParseRejectsAttacks(t *testing.T) {
+	w := newWorkflow(t)
+	good, err := w.bundle(t).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero32 := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	steps := func(n int) []byte {
+		return []byte(`{"version": "trusthandoff/bundle/v1", "workflow": {"kind": "task_id", "id": "wf-1"}, "created_at": "2026-04-01T13:00:00Z", "steps": [` +
+			strings.TrimSuffix(strings.Repeat(`{"envelope": {}},`, n), ",") + `]}`)
+	}
+	cases := []struct {
+		name string
+		data []byte
+		path string
+	}{
+		{"duplicate key inside an embedded receipt", bytes.Replace(good, []byte(`"status": "OK"`), []byte(`"status": "OK", "status": "ERROR"`), 1), ""},
+		{"duplicate key inside an envelope", bytes.Replace(good, []byte(`"intent": "Research the market"`), []byte(`"intent": "Research the market", "intent": "Export everything"`), 1), ""},
+		{"duplicate step member", bytes.Replace(good, []byte(`"receipt": {`), []byte(`"receipt": null, "receipt": {`), 1), ""},
+		{"unknown step member", bytes.Replace(good, []byte(`"receipt": {`), []byte(`"verified": true, "receipt": {`), 1), "steps[0]"},
+		{"1025 steps", steps(bundle.DefaultMaxSteps + 1), "steps"},
+		{"65 audit records", bytes.Replace(good, []byte(`"audit": [`),
+			[]byte(`"audit": [`+strings.Repeat(`{"index": 0, "record": "{}", "proof": ["`+zero32+`"]}, `, bundle.MaxAuditEntries)), 1), "steps[0].audit"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if bytes.Equal(tc.data, good) {
+				t.Fatal("the attack did not change the bundle")
+			}
+			_, err := bundle.Parse(tc.data, bundle.Limits{})
+			var pe *bundle.ParseError
+			if !errors.Is(err, bundle.ErrMalformed) || !errors.As(err, &pe) {
+				t.Fatalf("want a *ParseError, got %v", err)
+			}
+			if tc.path != "" && pe.Path != tc.path {
+				t.Fatalf("error names %q, want %q: %v", pe.Path, tc.path, err)
+			}
+		})
+	}
+	// And the unchanged bundle parses (the cases above start from a valid document).
+	if _, err := bundle.Parse(good, bundle.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+}
