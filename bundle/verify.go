@@ -286,7 +286,7 @@ type walker struct {
 	nonces    map[string]int // sender key + nonce -> step
 	// receiptNonces maps a verified receipt's replay key (executor key + nonce) to its step.
 	receiptNonces map[string]int
-	receipts  []*stepReceipt // per step; nil when absent or failed
+	receipts      []*stepReceipt // per step; nil when absent or failed
 
 	rv       *receipt.Verifier
 	byDigest map[[32]byte]int // receipt digest -> step index (0-based)
