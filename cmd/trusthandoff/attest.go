@@ -30,17 +30,11 @@ key by its fingerprint among that agent's keys).`,
   trusthandoff attest --key bob2.key --agent-id "$BOB" --envelope env.json --status OK --result '{}'`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var opts []attest.CreateOption
-			if err := ex.checkAgentID(); err != nil {
-				return err
-			}
-			if ex.agentID != "" {
-				opts = append(opts, attest.WithSignedBy(ex.agentID))
-			}
-			signer, err := loadSigner(ex.key)
+			signer, signedBy, err := ex.signer()
 			if err != nil {
 				return err
 			}
+			opts := []attest.CreateOption{attest.WithSignedBy(signedBy)}
 			if (packetID == "") == (envFile == "") {
 				return usageErr("give exactly one of --packet-id or --envelope")
 			}

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trusthandoff/trusthandoff-go/attest"
+	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 )
 
@@ -31,6 +32,26 @@ func (f *executorFlags) checkAgentID() error {
 		return usageErr("--agent-id: %v", err)
 	}
 	return nil
+}
+
+// signer is the one place where attest and receipt sign check the executor's key: it
+// loads --key (a regular file, never a FIFO or device, with no group or other access: see
+// loadSigner) and returns it with the agent id it signs as, --agent-id when given (a
+// usage error unless it is an agent id), else the key's own id. Whether that id may sign
+// is the signed object's rule: a receipt's executor must be the packet's to_agent
+// (receipt.Sign), an attestation's signer is bound by its verifier's registry.
+func (f *executorFlags) signer() (*identity.KeySigner, string, error) {
+	if err := f.checkAgentID(); err != nil {
+		return nil, "", err
+	}
+	s, err := loadSigner(f.key)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.agentID != "" {
+		return s, f.agentID, nil
+	}
+	return s, identity.AgentIDOf(s.Public()), nil
 }
 
 // statusValue returns --status, a usage error unless it is one of the five statuses

@@ -104,7 +104,7 @@ omitted (reason_hash null) unless given. --started-at and --finished-at default 
 			if envFile == "" {
 				return usageErr("--envelope is required")
 			}
-			signer, err := loadSigner(ex.key)
+			signer, executor, err := ex.signer()
 			if err != nil {
 				return err
 			}
@@ -127,10 +127,6 @@ omitted (reason_hash null) unless given. --started-at and --finished-at default 
 					return usageErr("%s: %v", file, err)
 				}
 				p.DependsOn = append(p.DependsOn, d)
-			}
-			executor := ex.agentID
-			if executor == "" {
-				executor = identity.AgentIDOf(signer.Public())
 			}
 			r, err := receipt.Sign(signer, executor, env.Packet, rule, p)
 			if err != nil {
