@@ -17,9 +17,11 @@ var (
 	ErrWrongExecutor = errors.New("receipt: executor is not the packet's receiver")
 	// ErrExecutorKey: the executor is not registered, its public_key is not one of its
 	// keys valid at the verification time, or the registry revoked it. Code unknown_agent,
-	// public_key_mismatch or agent_revoked.
+	// public_key_mismatch or agent_revoked. Sign wraps it (without a code) when the
+	// signer's public key is not a usable Ed25519 key.
 	ErrExecutorKey = errors.New("receipt: executor key not valid")
-	// ErrSignature: the signature does not verify. Code invalid_signature.
+	// ErrSignature: the signature does not verify. Code invalid_signature. Sign wraps it
+	// (without a code) when the signer returns a signature that does not verify.
 	ErrSignature = errors.New("receipt: signature does not verify")
 	// ErrOutsideValidity: execution did not lie inside the packet's validity window.
 	// Code execution_outside_validity.

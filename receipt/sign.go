@@ -33,7 +33,9 @@ type Params struct {
 // Sign makes the receipt of executing pkt, whose signature verified under rule, signed by
 // s as executor. executor is the signer's agent id ("" means pkt.ToAgent, the only agent
 // a receipt of pkt may come from); an agent whose key was rotated keeps its id and signs
-// with its new key.
+// with its new key. The signer is checked, not trusted: a public key that is not a usable
+// Ed25519 key (ErrExecutorKey) or a signature that does not verify under it
+// (ErrSignature) is an error.
 func Sign(s identity.Signer, executor string, pkt *packet.Packet, rule packet.Rule, p Params) (*Receipt, error) {
 	if pkt == nil {
 		return nil, errors.New("receipt: no packet")
@@ -76,6 +78,10 @@ func sign(s identity.Signer, executor string, pkt *packet.Packet, digest [32]byt
 	if p.FinishedAt.IsZero() || p.StartedAt.IsZero() {
 		return nil, errors.New("receipt: started and finished times are required")
 	}
+	pub := s.Public()
+	if err := identity.CheckPublicKey(pub); err != nil {
+		return nil, fmt.Errorf("%w: the signer's public key: %w", ErrExecutorKey, err)
+	}
 	src := p.Rand
 	if src == nil {
 		src = rand.Reader
@@ -95,7 +101,7 @@ func sign(s identity.Signer, executor string, pkt *packet.Packet, digest [32]byt
 		StartedAt:    p.StartedAt.UTC().Truncate(time.Microsecond),
 		FinishedAt:   p.FinishedAt.UTC().Truncate(time.Microsecond),
 		DependsOn:    append([][32]byte(nil), p.DependsOn...),
-		PublicKey:    identity.PublicKeyPEM(s.Public()),
+		PublicKey:    identity.PublicKeyPEM(pub),
 	}
 	copy(r.Nonce[:], rnd[16:])
 	if r.DependsOn == nil {
@@ -113,8 +119,11 @@ func sign(s identity.Signer, executor string, pkt *packet.Packet, digest [32]byt
 	if err != nil {
 		return nil, fmt.Errorf("receipt: signing: %w", err)
 	}
-	if len(sig) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("receipt: signer returned a %d-byte signature", len(sig))
+	// A remote signer (another process, a KMS) is checked rather than trusted, as
+	// attest.Create checks it: a receipt that does not verify would only surface later,
+	// at its verifier, as an apparent forgery.
+	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, sig) {
+		return nil, fmt.Errorf("%w: the signer returned a signature that does not verify under its public key", ErrSignature)
 	}
 	copy(r.Signature[:], sig)
 	return r, nil
