@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/capability"
 	"github.com/trusthandoff/trusthandoff-go/gate"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
@@ -50,9 +51,9 @@ func newRunWorld(t *testing.T) *runWorld {
 }
 
 // envelope is a read handoff from alice to `to`, issued now, valid ttl.
-func (w *runWorld) envelope(t *testing.T, to agent, ttl time.Duration) ([]byte, *packet.Envelope) {
+func (w *runWorld) envelope(t *testing.T, to agent, ttl time.Duration, opts ...packet.BuildOption) ([]byte, *packet.Envelope) {
 	t.Helper()
-	env, err := packet.Build(w.alice.s, to.id, "summarize the tickets", packet.WithTTL(ttl), packet.WithActions("read_tickets"))
+	env, err := packet.Build(w.alice.s, to.id, "summarize the tickets", append([]packet.BuildOption{packet.WithTTL(ttl), packet.WithActions("read_tickets")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,7 @@ func TestRun(t *testing.T) {
 	tests := []struct {
 		name   string
 		ttl    time.Duration
+		build  func(t *testing.T, w *runWorld) []packet.BuildOption
 		to     func(w *runWorld) agent
 		before func(t *testing.T, w *runWorld, wire []byte) // e.g. spend the nonce
 		ctx    func(ctx context.Context) (context.Context, context.CancelFunc)
@@ -104,9 +106,35 @@ func TestRun(t *testing.T) {
 					return []byte("interrupted"), ctx.Err()
 				}
 			}},
+		{name: "capability revoked while running", status: receipt.StatusRejected, code: reason.CapabilityRevoked, errIs: gate.ErrInvalidated,
+			build: func(t *testing.T, w *runWorld) []packet.BuildOption {
+				c, err := capability.Delegate(w.alice.s, w.bob.id, []string{"read_tickets"}, capability.WithTTL(time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return []packet.BuildOption{packet.WithCapabilities(c)}
+			},
+			task: func(w *runWorld) receipt.Task {
+				return func(ctx context.Context, h *verify.Decision) ([]byte, error) {
+					_ = w.revoked.Revoke(ctx, revocation.Entry{Kind: revocation.KindCapability, ID: h.Chain[0].CapabilityID})
+					<-ctx.Done()
+					return nil, ctx.Err()
+				}
+			}},
 		{name: "packet expired while running", ttl: 60 * time.Second, status: receipt.StatusTimeout, code: reason.Expired, errIs: gate.ErrInvalidated,
 			task: func(*runWorld) receipt.Task {
 				return func(ctx context.Context, _ *verify.Decision) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() }
+			}},
+		{name: "task ignores the expiry and reports success", ttl: 60 * time.Second, status: receipt.StatusTimeout, code: reason.Expired, errIs: gate.ErrInvalidated,
+			task: func(*runWorld) receipt.Task {
+				return func(ctx context.Context, _ *verify.Decision) ([]byte, error) { <-ctx.Done(); return []byte("done anyway"), nil }
+			}},
+		{name: "caller's deadline while waiting for approval", status: receipt.StatusTimeout, code: "timeout", errIs: context.DeadlineExceeded,
+			build: func(*testing.T, *runWorld) []packet.BuildOption {
+				return []packet.BuildOption{packet.WithConstraints(packet.Constraints{RequiresHumanReview: true})}
+			},
+			ctx: func(ctx context.Context) (context.Context, context.CancelFunc) {
+				return context.WithTimeout(ctx, 5*time.Second)
 			}},
 		{name: "caller's deadline", status: receipt.StatusTimeout, code: "timeout", errIs: context.DeadlineExceeded,
 			ctx: func(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -124,7 +152,11 @@ func TestRun(t *testing.T) {
 				if ttl == 0 {
 					ttl = 900 * time.Second
 				}
-				wire, env := w.envelope(t, w.bob, ttl)
+				var opts []packet.BuildOption
+				if tc.build != nil {
+					opts = tc.build(t, w)
+				}
+				wire, env := w.envelope(t, w.bob, ttl, opts...)
 				if tc.before != nil {
 					tc.before(t, w, wire)
 				}
