@@ -127,7 +127,10 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "task ignores the expiry and reports success", ttl: 60 * time.Second, status: receipt.StatusTimeout, code: reason.Expired, errIs: gate.ErrInvalidated,
 			task: func(*runWorld) receipt.Task {
-				return func(ctx context.Context, _ *verify.Decision) ([]byte, error) { <-ctx.Done(); return []byte("done anyway"), nil }
+				return func(ctx context.Context, _ *verify.Decision) ([]byte, error) {
+					<-ctx.Done()
+					return []byte("done anyway"), nil
+				}
 			}},
 		{name: "caller's deadline while waiting for approval", status: receipt.StatusTimeout, code: "timeout", errIs: context.DeadlineExceeded,
 			build: func(*testing.T, *runWorld) []packet.BuildOption {
