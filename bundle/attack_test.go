@@ -351,3 +351,44 @@ func TestParseRejectsAttacks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCorrelationBundle: a bundle selected by the correlation id of the audit records (the
+// packet id the receiver logged) holds that handoff, verifies, and is tied to it by its
+// audit record: another id, or no record, is workflow_mismatch.
+func TestCorrelationBundle(t *testing.T) {
+	w := newWorkflow(t)
+	env, err := packet.ParseEnvelope(w.envs[0], packet.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := bundle.Workflow{Kind: bundle.ByCorrelation, ID: env.Packet.PacketID}
+	b, err := bundle.Create(wf, w.input(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Steps) != 1 || len(b.Steps[0].Audit) != 1 || b.Steps[0].Receipt == nil || b.Steps[0].Outcome == nil {
+		t.Fatalf("correlation bundle: %+v", b.Steps)
+	}
+	rep, err := w.verify(t, b)
+	wantFailures(t, rep, err)
+
+	other := *b
+	other.Workflow.ID = "another-packet"
+	rep, err = w.verify(t, &other)
+	wantFailures(t, rep, err, failure{1, bundle.ProblemWorkflow, ""})
+
+	unaudited := *b
+	unaudited.Steps = append([]bundle.Step(nil), b.Steps...)
+	unaudited.Steps[0].Audit = nil
+	rep, err = w.verify(t, &unaudited, bundle.WithoutAudit())
+	wantFailures(t, rep, err, failure{1, bundle.ProblemWorkflow, ""})
+
+	if _, err := bundle.Create(bundle.Workflow{Kind: bundle.ByCorrelation, ID: "nobody"}, w.input(t)); !errors.Is(err, bundle.ErrNoWorkflow) {
+		t.Fatalf("unknown correlation id: %v", err)
+	}
+	in := w.input(t)
+	in.Log, in.Checkpoint = nil, nil
+	if _, err := bundle.Create(wf, in); err == nil {
+		t.Fatal("a correlation bundle without the audit log")
+	}
+}

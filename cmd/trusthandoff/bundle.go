@@ -60,7 +60,7 @@ inclusion proof in the tree of the log's checkpoint (--checkpoint, default LOG.c
 
 Prints the bundle JSON (or writes it to --out). Exit codes: 0 created; 1 the audit log is
 broken; 2 a usage error, an unreadable or malformed input, or no handoff of the workflow;
-3 the audit log cannot be read.`,
+3 the audit log cannot be read, or --out cannot be written.`,
 		Example: `  trusthandoff bundle create --task-id wf-1 --envelope plan.json --envelope write.json \
       --receipt r1.json --receipt r2.json --audit-log audit.log --registry reg.json --out wf-1.bundle.json
   trusthandoff bundle create --correlation-id pkt-1 --envelope env.json --audit-log audit.log`,
@@ -221,7 +221,7 @@ bundle's own snapshot instead of --registry: that proves consistency, not identi
 Prints the report (JSON by default; text; or a self-contained HTML page with the delegation
 graph) on stdout or to --out. Exit codes: 0 the bundle verifies; 1 it does not (malformed
 included; each failure names its step, problem and reason); 2 a usage error (bad flags, a
-missing file, an unreadable registry or key).`,
+missing file, an unreadable registry, key or policy); 3 --out cannot be written.`,
 		Example: `  trusthandoff bundle verify wf-1.bundle.json --registry reg.json --log-key "$(cat audit.vkey)"
   trusthandoff bundle verify wf-1.bundle.json --registry reg.json --log-key-file audit.vkey --format html --out wf-1.html
   trusthandoff bundle verify - --registry reg.json --without-audit < wf-1.bundle.json`,

@@ -267,3 +267,25 @@ func TestBundleCLIUsageErrors(t *testing.T) {
 	w.verifyBundle(t, 1, u)
 	mustTH(t, 0, "", "bundle", "verify", "--registry", w.reg, "--without-audit", u)
 }
+
+func TestBundleByCorrelationThroughCLI(t *testing.T) {
+	w := newBundleWorld(t)
+	data, err := os.ReadFile(w.files["env1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := packet.ParseEnvelope(data, packet.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := w.path("corr.bundle.json")
+	mustTH(t, 0, "", "bundle", "create", "--correlation-id", env.Packet.PacketID,
+		"--envelope", w.files["env2"], "--envelope", w.files["env1"], "--receipt", w.files["r1"], "--receipt", w.files["r2"],
+		"--audit-log", w.log, "--out", b)
+	rep := w.verifyBundle(t, 0, b).json(t)
+	if steps, _ := rep["steps"].([]any); rep["ok"] != true || len(steps) != 1 || steps[0].(map[string]any)["packet_id"] != env.Packet.PacketID {
+		t.Fatalf("report: %v", rep)
+	}
+	// Selecting by correlation id needs the audit log.
+	mustTH(t, 2, "", "bundle", "create", "--correlation-id", env.Packet.PacketID, "--envelope", w.files["env1"])
+}
