@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/bundle"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
@@ -70,6 +71,27 @@ func (w *workflow) otherWorkflowStep(t testing.TB) bundle.Step {
 		t.Fatalf("wf-2 has %d steps", len(b.Steps))
 	}
 	return b.Steps[0]
+}
+
+// dryRunEntry is the log's first record, the dry run of the first handoff, with its proof.
+func (w *workflow) dryRunEntry(t testing.TB) bundle.AuditEntry {
+	t.Helper()
+	log, err := audit.ReadLog(w.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := log.Record(0); rec.EventType != audit.PacketAccepted || rec.Payload["dry_run"] != true {
+		t.Fatalf("record 0 is not the dry run: %+v", rec)
+	}
+	proof, err := log.InclusionProof(0, log.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := bundle.AuditEntry{Index: 0, Record: string(log.Line(0))}
+	for _, h := range proof {
+		e.Proof = append(e.Proof, h)
+	}
+	return e
 }
 
 // registryWith returns a copy of the workflow's registry changed by edit.
@@ -199,6 +221,15 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 			tamper: func(t *testing.T, b *bundle.Bundle) {
 				n := nonceOf(b.Steps[1].Receipt)
 				b.Steps = append(b.Steps, w.extraStep(t, w.planner, w.researcher, "wf-1", t0.Add(20*time.Second), func(r *receipt.Receipt) { r.Nonce = n }))
+			}},
+		{name: "a dry run's record for the acceptance",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[0].Audit = []bundle.AuditEntry{w.dryRunEntry(t)}
+			},
+			want: []failure{{1, bundle.ProblemAuditMissing, ""}}},
+		{name: "a dry run's record beside the acceptance",
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps[0].Audit = []bundle.AuditEntry{w.dryRunEntry(t), b.Steps[0].Audit[0]}
 			}},
 		{name: "the same handoff twice",
 			tamper: func(t *testing.T, b *bundle.Bundle) { b.Steps = append(b.Steps, b.Steps[1]) },

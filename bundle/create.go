@@ -274,7 +274,7 @@ func matchReceipts(cands []*candidate, receipts [][]byte) error {
 }
 
 // findAudit finds the handoff's packet_accepted record among the first size records of
-// log and proves it.
+// log (the first one not of a dry run: a dry run accepts nothing) and proves it.
 func (c *candidate) findAudit(log *audit.Log, size uint64) error {
 	p := c.env.Packet
 	for i := range size {
@@ -287,6 +287,9 @@ func (c *candidate) findAudit(log *audit.Log, size uint64) error {
 		}
 		if nonce, _ := rec.Payload["nonce"].(string); nonce != p.Nonce {
 			continue
+		}
+		if dry, _ := rec.Payload["dry_run"].(bool); dry {
+			continue // a forensic re-verification, not the acceptance
 		}
 		proof, err := log.InclusionProof(i, size)
 		if err != nil {

@@ -132,7 +132,7 @@ type Registry = verify.Registry
 //   - the step is new (no packet id or sender nonce twice) and of the bundle's workflow;
 //   - its audit records are leaves of the checkpoint's tree (inclusion proofs), the
 //     checkpoint is signed by the log key (WithLogKey), and a packet_accepted record
-//     names this packet, nonce, sender and receiver;
+//     that is not a dry run's names this packet, nonce, sender and receiver;
 //   - its envelope verifies (the whole pipeline in a dry run: identity, signature, time,
 //     capability chain and attenuation, depth, approvals where the policy requires them)
 //     as of the time the acceptance was logged;
@@ -413,6 +413,7 @@ type auditRecord struct {
 		Nonce     string `json:"nonce"`
 		FromAgent string `json:"from_agent"`
 		ToAgent   string `json:"to_agent"`
+		DryRun    bool   `json:"dry_run"`
 	} `json:"payload"`
 }
 
@@ -444,7 +445,9 @@ func (w *walker) audit(s *Step, p *packet.Packet, sr *StepReport, stepErr func(P
 			// The checkpoint failed (reported once, for the bundle): nothing is proven.
 			ok = false
 		}
-		if rec.EventType != audit.PacketAccepted || rec.Payload.PacketID != p.PacketID || accepted != nil {
+		// A dry run's record (a forensic re-verification, possibly as of a chosen instant)
+		// accepted nothing: it is carried, proven, and never taken for the acceptance.
+		if rec.EventType != audit.PacketAccepted || rec.Payload.PacketID != p.PacketID || rec.Payload.DryRun || accepted != nil {
 			continue
 		}
 		pl := rec.Payload
@@ -462,7 +465,7 @@ func (w *walker) audit(s *Step, p *packet.Packet, sr *StepReport, stepErr func(P
 		return nil, false
 	}
 	if accepted == nil && !w.cfg.unaudited {
-		w.fail(stepErr(ProblemAuditMissing, "", "no packet_accepted audit record of this packet", nil))
+		w.fail(stepErr(ProblemAuditMissing, "", "no packet_accepted audit record of this packet (outside a dry run)", nil))
 		return nil, false
 	}
 	if accepted == nil && w.b.Workflow.Kind == ByCorrelation {

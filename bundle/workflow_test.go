@@ -128,6 +128,17 @@ func newWorkflow(t testing.TB) *workflow {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A forensic dry run of it, logged before it was delivered, as of a later instant: a
+	// dry run accepts nothing, so no bundle may take its record for the acceptance.
+	dry, err := verify.New(w.reg, replay.NewMemory(replay.MemoryConfig{Now: clk.Now}), verify.WithClock(clk.Now),
+		verify.WithRevocations(revoked), verify.WithAudit(sink, "node-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dry.VerifyRequest(context.Background(), nil, verify.Request{At: t0.Add(10 * time.Minute), DryRun: true, Envelope: env1,
+		Recipient: w.researcher.id}); !d.Accepted() {
+		t.Fatalf("dry run: %s %s", d.Reason, d.Detail)
+	}
 	findings := []byte(`{"findings":["a","b"]}`)
 	r1 := run(w.researcher, env1, t0.Add(time.Second), 3*time.Second, findings)
 	r1Digest, err := r1.Digest()
