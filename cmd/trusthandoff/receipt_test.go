@@ -131,3 +131,47 @@ func TestReceiptUsage(t *testing.T) {
 		t.Run(name, func(t *testing.T) { mustTH(t, 2, "{}", args...) })
 	}
 }
+
+// TestReceiptVerifyHostileInput: receipts an attacker would craft are REJECTs (exit 1)
+// with a named reason, never a crash or a usage error.
+func TestReceiptVerifyHostileInput(t *testing.T) {
+	w := newWorld(t)
+	env := w.handoffFile(t, "env.json", "bob")
+	rc := strings.TrimSpace(mustTH(t, 0, "", "receipt", "sign", "--key", w.key("bob"), "--envelope", env, "--outcome", "x").stdout)
+	byAlice := strings.TrimSpace(mustTH(t, 0, "", "receipt", "sign", "--key", w.key("alice"), "--agent-id", w.ids["bob"], "--envelope", env, "--outcome", "x").stdout)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(rc), &m); err != nil {
+		t.Fatal(err)
+	}
+	deps := make([]string, 257)
+	for i := range deps {
+		deps[i] = strings.Repeat("0", 61) + string("0123456789abcdef"[i/256]) + string("0123456789abcdef"[i/16%16]) + string("0123456789abcdef"[i%16])
+	}
+	m["depends_on"] = deps
+	tooMany, _ := json.Marshal(m)
+	finished := m["finished_at"].(string)
+	cases := []struct {
+		name, input string
+		reason      string
+	}{
+		{"signed by the sender under the executor's name", byAlice, "public_key_mismatch"},
+		{"unknown field", strings.Replace(rc, `{`, `{"verified":true,`, 1), "malformed_envelope"},
+		{"duplicate key", strings.Replace(rc, `"status":"OK"`, `"status":"OK","status":"ERROR"`, 1), "malformed_envelope"},
+		{"257 dependencies", string(tooMany), "malformed_envelope"},
+		{"nested arrays", strings.Replace(rc, `"depends_on":[]`, `"depends_on":[[[[]]]]`, 1), "malformed_envelope"},
+		{"nanosecond time", strings.Replace(rc, `"finished_at":"`+finished+`"`, `"finished_at":"`+strings.TrimSuffix(finished, "Z")+`.000000001Z"`, 1), "malformed_envelope"},
+		{"over the size limit", `{"x":"` + strings.Repeat("a", 70000) + `"}`, "malformed_envelope"},
+		{"not an object", `[]`, "malformed_envelope"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.input == rc {
+				t.Fatal("the attack did not change the receipt")
+			}
+			d := mustTH(t, 1, tc.input, "receipt", "verify", "--registry", w.reg, "--state", w.state, "--envelope", env, "--dry-run", "-").json(t)
+			wantReason(t, d, "REJECT", tc.reason)
+		})
+	}
+	// The genuine receipt verifies (the cases above start from a valid one).
+	wantReason(t, mustTH(t, 0, rc, "receipt", "verify", "--registry", w.reg, "--state", w.state, "--envelope", env, "--dry-run", "-").json(t), "ACCEPT", "ok")
+}
