@@ -182,7 +182,7 @@ func runDemo(ctx context.Context, w demoWriter) (bool, error) {
 	}
 	revocations := revocation.NewMemory(revocation.MemoryConfig{})
 	// The researcher's gate: only handoffs addressed to the researcher.
-	gate, err := verify.New(reg, replay.NewMemory(replay.MemoryConfig{}), verify.WithRevocations(revocations))
+	gate, err := verify.New(reg, replay.NewMemory(replay.MemoryConfig{}), verify.WithRevocations(revocations), verify.WithRecipient(researcherID))
 	if err != nil {
 		return false, err
 	}
