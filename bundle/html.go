@@ -15,12 +15,50 @@ var reportTemplate = template.Must(template.ParseFS(assets, "assets/report.html.
 // WriteHTML writes rep as a self-contained HTML page (no scripts, no external resources):
 // the verdict, the delegation graph (agents as nodes, steps as edges, green when the step
 // verified, red when it did not), the steps and the failures. Every value from the
-// bundle is escaped by html/template.
+// bundle is escaped by html/template, and written inert first as WriteText writes it (a
+// value holding a control or format character, such as a bidirectional override, is
+// Go-quoted).
 func (rep *Report) WriteHTML(w io.Writer) error {
+	r := rep.inert()
 	return reportTemplate.Execute(w, struct {
 		Report *Report
 		Graph  graph
-	}{rep, layout(rep)})
+	}{r, layout(r)})
+}
+
+// inert returns a copy of rep whose text fields are inert (see WriteText).
+func (rep *Report) inert() *Report {
+	r := *rep
+	r.Workflow = Workflow{Kind: inert(rep.Workflow.Kind), ID: inert(rep.Workflow.ID)}
+	if c := rep.Checkpoint; c != nil {
+		r.Checkpoint = &CheckpointOf{Origin: inert(c.Origin), Size: c.Size, Signer: inert(c.Signer)}
+	}
+	r.Steps = make([]StepReport, len(rep.Steps))
+	for i, s := range rep.Steps {
+		s.PacketID, s.From, s.To, s.Intent = inert(s.PacketID), inert(s.From), inert(s.To), inert(s.Intent)
+		s.Executor, s.Status, s.ReceiptID = inert(s.Executor), inert(s.Status), inert(s.ReceiptID)
+		s.Actions = inertAll(s.Actions)
+		s.Capability = inertAll(s.Capability)
+		s.Flags = inertAll(s.Flags)
+		r.Steps[i] = s
+	}
+	r.Errors = make([]FailureJSON, len(rep.Errors))
+	for i, f := range rep.Errors {
+		f.PacketID, f.Detail = inert(f.PacketID), inert(f.Detail)
+		r.Errors[i] = f
+	}
+	return &r
+}
+
+func inertAll(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = inert(s)
+	}
+	return out
 }
 
 type graph struct {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"time"
+	"unicode"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -483,24 +485,30 @@ func MalformedReport(err error) *Report {
 	return rep
 }
 
-// WriteText writes rep for people: one line per step, then the failures.
+// WriteText writes rep for people: one line per step, then the failures. Text from the
+// bundle is written inert: a value holding a control, format or other non-graphic
+// character (a terminal escape, a bidirectional override) is written Go-quoted.
 func (rep *Report) WriteText(w io.Writer) {
 	verdict := "VERIFIED"
 	if !rep.OK {
 		verdict = "NOT VERIFIED"
 	}
-	fmt.Fprintf(w, "bundle %s %s: %s, %d step(s)\n", rep.Workflow.Kind, rep.Workflow.ID, verdict, len(rep.Steps))
+	fmt.Fprintf(w, "bundle %s %s: %s, %d step(s)\n", inert(rep.Workflow.Kind), inert(rep.Workflow.ID), verdict, len(rep.Steps))
 	if c := rep.Checkpoint; c != nil {
-		fmt.Fprintf(w, "checkpoint: %s, %d records, signed by %s\n", c.Origin, c.Size, c.Signer)
+		fmt.Fprintf(w, "checkpoint: %s, %d records, signed by %s\n", inert(c.Origin), c.Size, inert(c.Signer))
 	}
 	for _, s := range rep.Steps {
 		ok := "ok"
 		if !s.OK {
 			ok = "FAILED"
 		}
-		fmt.Fprintf(w, "step %d %s: %s -> %s %v %s %s", s.Step, ok, s.From, s.To, s.Actions, s.Decision, s.Reason)
+		actions := make([]string, len(s.Actions))
+		for i, a := range s.Actions {
+			actions[i] = inert(a)
+		}
+		fmt.Fprintf(w, "step %d %s: %s -> %s %v %s %s", s.Step, ok, inert(s.From), inert(s.To), actions, s.Decision, inert(string(s.Reason)))
 		if s.Executor != "" {
-			fmt.Fprintf(w, ", %s by %s", s.Status, s.Executor)
+			fmt.Fprintf(w, ", %s by %s", inert(s.Status), inert(s.Executor))
 		}
 		if len(s.DependsOn) > 0 {
 			fmt.Fprintf(w, ", uses step %v", s.DependsOn)
@@ -508,6 +516,16 @@ func (rep *Report) WriteText(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	for _, f := range rep.Failures {
-		fmt.Fprintf(w, "failure: %s\n", f.Error())
+		fmt.Fprintf(w, "failure: %s\n", inert(f.Error()))
 	}
+}
+
+// inert returns s, or s Go-quoted when it holds a rune that is not graphic.
+func inert(s string) string {
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
 }
