@@ -63,6 +63,23 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 			p.FinishedAt, s.f.now = expires.Add(time.Microsecond), expires
 			s.r = s.f.sign(t, s.f.bob, s.env, p)
 		}, reason.ExecutionOutsideValidity, receipt.ErrOutsideValidity},
+		{"TIMEOUT, finished a skew after expiry (cut off, then returned)", func(t *testing.T, s *setup) {
+			p := params()
+			p.Status, p.Reason = receipt.StatusTimeout, []byte("expired")
+			p.FinishedAt, s.f.now = expires.Add(30*time.Second), expires.Add(30*time.Second)
+			s.r = s.f.sign(t, s.f.bob, s.env, p)
+		}, reason.OK, nil},
+		{"TIMEOUT, finished 1 µs more than a skew after expiry", func(t *testing.T, s *setup) {
+			p := params()
+			p.Status, p.Reason = receipt.StatusTimeout, []byte("expired")
+			p.FinishedAt, s.f.now = expires.Add(30*time.Second+time.Microsecond), expires.Add(30*time.Second)
+			s.r = s.f.sign(t, s.f.bob, s.env, p)
+		}, reason.ExecutionOutsideValidity, receipt.ErrOutsideValidity},
+		{"OK, finished within a skew after expiry (only TIMEOUT may)", func(t *testing.T, s *setup) {
+			p := params()
+			p.FinishedAt, s.f.now = expires.Add(time.Second), expires.Add(time.Second)
+			s.r = s.f.sign(t, s.f.bob, s.env, p)
+		}, reason.ExecutionOutsideValidity, receipt.ErrOutsideValidity},
 		{"finished 1 ns after expiry (hand-built: no such wire spelling)", func(t *testing.T, s *setup) {
 			s.r.FinishedAt, s.f.now = expires.Add(time.Nanosecond), expires
 		}, reason.MalformedEnvelope, receipt.ErrMalformed},

@@ -125,6 +125,14 @@ func TestRun(t *testing.T) {
 			task: func(*runWorld) receipt.Task {
 				return func(ctx context.Context, _ *verify.Decision) ([]byte, error) { <-ctx.Done(); return nil, ctx.Err() }
 			}},
+		{name: "packet expired while running, the task takes a while to stop", ttl: 60 * time.Second, status: receipt.StatusTimeout, code: reason.Expired, errIs: gate.ErrInvalidated,
+			task: func(*runWorld) receipt.Task {
+				return func(ctx context.Context, _ *verify.Decision) ([]byte, error) {
+					<-ctx.Done()
+					time.Sleep(250 * time.Millisecond) // cleaning up (bubble time)
+					return nil, ctx.Err()
+				}
+			}},
 		{name: "task ignores the expiry and reports success", ttl: 60 * time.Second, status: receipt.StatusTimeout, code: reason.Expired, errIs: gate.ErrInvalidated,
 			task: func(*runWorld) receipt.Task {
 				return func(ctx context.Context, _ *verify.Decision) ([]byte, error) {

@@ -187,7 +187,8 @@ const maxDependencyDepth = 32
 //  5. the Ed25519 signature over SigningBytes, by the key's registered verifier —
 //     ErrSignature;
 //  6. execution lies inside the packet's validity: issued_at − skew ≤ started_at ≤
-//     finished_at ≤ expires_at + grace — ErrOutsideValidity;
+//     finished_at ≤ expires_at + grace (+ skew for a TIMEOUT receipt, whose task was cut
+//     off at the deadline and took a moment to return) — ErrOutsideValidity;
 //  7. freshness: finished_at ≤ now + skew, and now − finished_at ≤ max age — ErrStale;
 //  8. with opt.Outcome, the outcome and reason hashes — ErrOutcomeMismatch;
 //  9. with WithRevocations, the executor is not revoked — ErrRevoked, or
@@ -305,11 +306,17 @@ func checkSignature(r *Receipt, b registry.Binding) error {
 
 func (v *Verifier) checkWindow(r *Receipt, p *packet.Packet) error {
 	issued, expires := p.IssuedAt.Time(), p.ExpiresAt.Time()
+	end := expires.Add(v.grace)
+	if r.Status == StatusTimeout {
+		// Execution was cut off at the deadline; finished_at is when the task returned,
+		// which takes it a moment after its context is cancelled (see Run).
+		end = end.Add(v.skew)
+	}
 	switch {
 	case r.StartedAt.Before(issued.Add(-v.skew)):
 		return reason.Wrap(reason.ExecutionOutsideValidity, fmt.Sprintf("execution started at %s, before the packet was issued at %s",
 			formatTime(r.StartedAt), formatTime(issued)), ErrOutsideValidity)
-	case r.FinishedAt.After(expires.Add(v.grace)):
+	case r.FinishedAt.After(end):
 		return reason.Wrap(reason.ExecutionOutsideValidity, fmt.Sprintf("execution finished at %s, after the packet expired at %s",
 			formatTime(r.FinishedAt), formatTime(expires)), ErrOutsideValidity)
 	case r.FinishedAt.Before(r.StartedAt):

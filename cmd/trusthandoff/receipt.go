@@ -207,7 +207,8 @@ func receiptVerifyCmd() *cobra.Command {
 (packet_id and the digest of its signed bytes), its executor is the packet's to_agent, its
 public_key is a registered key of the executor valid at the verification instant, the
 signature verifies, execution lay inside the packet's validity (started no earlier than
-issued_at - --skew, finished no later than expires_at + --grace), it is fresh (finished
+issued_at - --skew, finished no later than expires_at + --grace, or + --grace + --skew for
+a TIMEOUT receipt, cut off at the deadline), it is fresh (finished
 no later than now + --skew, at most --max-age ago), the outcome (and reason) match when
 given, the executor is revoked neither in the registry nor in the state store, every
 receipt it depends on verifies (give each with --dependency RECEIPT_FILE=ENVELOPE_FILE),
