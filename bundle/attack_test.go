@@ -13,6 +13,7 @@ import (
 
 	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/bundle"
+	"github.com/trusthandoff/trusthandoff-go/capability"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/receipt"
@@ -35,9 +36,10 @@ func digestOf(t testing.TB, raw []byte) [32]byte {
 
 // extraStep is a handoff from `from` to `to` of workflow taskID issued at `at`, executed
 // by its receiver one second later, never logged: its envelope and receipt (edited).
-func (w *workflow) extraStep(t testing.TB, from, to agent, taskID string, at time.Time, edit func(r *receipt.Receipt)) bundle.Step {
+func (w *workflow) extraStep(t testing.TB, from, to agent, taskID string, at time.Time, edit func(r *receipt.Receipt), opts ...packet.BuildOption) bundle.Step {
 	t.Helper()
-	env, err := packet.Build(from.s, to.id, "Dig deeper", packet.WithActions("search_web"), packet.WithIssuedAt(at), packet.WithTaskID(taskID))
+	env, err := packet.Build(from.s, to.id, "Dig deeper", append([]packet.BuildOption{packet.WithActions("search_web"), packet.WithIssuedAt(at),
+		packet.WithTaskID(taskID)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +60,21 @@ func (w *workflow) extraStep(t testing.TB, from, to agent, taskID string, at tim
 		t.Fatal(err)
 	}
 	return bundle.Step{Envelope: wire, Receipt: raw}
+}
+
+// shortCapabilityStep is a handoff of wf-1 from the planner to the researcher, issued at
+// 20 s under a capability that expires at 30 s (the packet lives 900 s), whose receipt
+// reports status and finished_at = t0 + finished.
+func (w *workflow) shortCapabilityStep(t testing.TB, finished time.Duration, status receipt.Status) bundle.Step {
+	t.Helper()
+	c, err := capability.Delegate(w.planner.s, w.researcher.id, []string{"search_web"},
+		capability.WithIssuedAt(t0.Add(20*time.Second)), capability.WithTTL(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.extraStep(t, w.planner, w.researcher, "wf-1", t0.Add(20*time.Second), func(r *receipt.Receipt) {
+		r.Status, r.FinishedAt = status, t0.Add(finished)
+	}, packet.WithCapabilities(c), packet.WithTTL(900*time.Second))
 }
 
 // otherWorkflowStep is the wf-2 handoff's step as Create makes it (with its audit record).
@@ -230,6 +247,22 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 		{name: "a dry run's record beside the acceptance",
 			tamper: func(t *testing.T, b *bundle.Bundle) {
 				b.Steps[0].Audit = []bundle.AuditEntry{w.dryRunEntry(t), b.Steps[0].Audit[0]}
+			}},
+		{name: "finished after a capability of the chain expired",
+			opts: []bundle.Option{bundle.WithoutAudit()},
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps = append(b.Steps, w.shortCapabilityStep(t, 35*time.Second, receipt.StatusOK))
+			},
+			want: []failure{{3, bundle.ProblemReceipt, reason.ExecutionOutsideValidity}}},
+		{name: "finished before a capability of the chain expired",
+			opts: []bundle.Option{bundle.WithoutAudit()},
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps = append(b.Steps, w.shortCapabilityStep(t, 29*time.Second, receipt.StatusOK))
+			}},
+		{name: "TIMEOUT reported soon after a capability of the chain expired",
+			opts: []bundle.Option{bundle.WithoutAudit()},
+			tamper: func(t *testing.T, b *bundle.Bundle) {
+				b.Steps = append(b.Steps, w.shortCapabilityStep(t, 35*time.Second, receipt.StatusTimeout))
 			}},
 		{name: "the same handoff twice",
 			tamper: func(t *testing.T, b *bundle.Bundle) { b.Steps = append(b.Steps, b.Steps[1]) },

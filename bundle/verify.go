@@ -140,8 +140,9 @@ type Registry = verify.Registry
 //     as of the time the acceptance was logged;
 //   - its receipt verifies (receipt.Verify): signed by the packet's receiver, bound to the
 //     packet's digest, executed inside the packet's validity; the carried outcome, if
-//     any, matches outcome_hash; its nonce is not one an earlier step's receipt by the
-//     same executor key used;
+//     any, matches outcome_hash; it finished before any capability of the chain expired
+//     (runtime revalidation cuts execution off then); its nonce is not one an earlier
+//     step's receipt by the same executor key used;
 //   - every receipt its receipt depends on is the verified receipt of an earlier step,
 //     finished before this one started.
 //
@@ -387,6 +388,20 @@ func (w *walker) step(ctx context.Context, i int) {
 			w.fail(stepErr(ProblemReceipt, reason.Of(err, ""), "", err))
 		}
 		return
+	}
+	// The gate's runtime revalidation ends execution the moment a capability of the
+	// chain expires: a receipt finishing later ran without authority (a TIMEOUT receipt,
+	// cut off then, may take the skew to return, as receipt.Verify allows at expiry).
+	for _, c := range d.Chain {
+		end := c.ExpiresAt.Time()
+		if rc.r.Status == receipt.StatusTimeout {
+			end = end.Add(w.v.TimePolicy().Skew)
+		}
+		if rc.r.FinishedAt.After(end) {
+			w.fail(stepErr(ProblemReceipt, reason.ExecutionOutsideValidity, fmt.Sprintf("execution finished at %s, after capability %s of the chain expired at %s",
+				rc.r.FinishedAt.Format(time.RFC3339Nano), truncate(c.CapabilityID), c.ExpiresAt.Time().Format(time.RFC3339Nano)), nil))
+			return
+		}
 	}
 	// The offline form of the receipt's nonce check: within the bundle, an executor key
 	// uses a nonce once. As with a replay store, only a receipt that verified counts.

@@ -209,9 +209,9 @@ in the checkpoint's tree, which the log key signed, and one records its acceptan
 handoff verifies through the whole pipeline (a dry run, consuming nothing) as of the time
 its acceptance was logged (identity, signature, time, capability chain, depth, approvals
 where required); its receipt is the packet's receiver's, bound to the packet's digest,
-executed inside the packet's validity, matching the carried outcome, with a nonce no
-earlier receipt of the same executor key used; and every result it depends on is the
-verified receipt of an earlier step.
+executed inside the packet's validity and before any capability of its chain expired,
+matching the carried outcome, with a nonce no earlier receipt of the same executor key
+used; and every result it depends on is the verified receipt of an earlier step.
 
 --policy FILE and --strict apply the receivers' policy (its "as" is ignored: each step is
 verified as its own receiver). --without-audit accepts bundles without audit records (a
