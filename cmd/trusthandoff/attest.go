@@ -118,7 +118,8 @@ rotated its key and attested with --agent-id verifies; a key inside its overlap 
 flagged token_overlap_used). With --public-key, signed_by must be that key's own agent id.
 --expect-signer AGENT rejects an attestation signed by anyone else (public_key_mismatch).
 
-Prints {"decision", "reason", "packet_id", "detail", "signer"}; exit 0 ACCEPT, 1 REJECT,
+Prints {"decision", "reason", "packet_id", "detail", "signer", "flags"} (signer and flags
+only for an accepted attestation, flags only when one applies); exit 0 ACCEPT, 1 REJECT,
 2 usage error, 3 store unavailable.`,
 		Example: `  trusthandoff verify-attestation --registry reg.json --expect-signer "$BOB" att.json
   trusthandoff verify-attestation --public-key bob.key.pub --result '{"summary": "3 tickets"}' att.json`,

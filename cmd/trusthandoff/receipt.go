@@ -219,8 +219,8 @@ with 'trusthandoff verify'. --at verifies as of an instant and implies --dry-run
 recorded) unless --dry-run=false is given.
 
 Prints {"decision", "reason", "receipt_id", "receipt_digest", "packet_id", "executor",
-"status", "detail"}; exit 0 ACCEPT, 1 REJECT, 2 usage error, 3 store or audit log
-unavailable.`,
+"status", "detail"}, and "dry_run": true for a dry run; exit 0 ACCEPT, 1 REJECT, 2 usage
+error, 3 store or audit log unavailable.`,
 		Example: `  trusthandoff receipt verify --registry reg.json --envelope env.json --outcome-file result.json receipt.json
   trusthandoff receipt verify --registry reg.json --envelope env2.json --dependency research.json=env1.json report.json
   trusthandoff receipt verify --registry reg.json --envelope env.json --at 2026-04-01T12:05:00Z receipt.json`,
