@@ -47,9 +47,9 @@ checked before the receipt's nonce, so step 5 is outcome_mismatch although step 
 that nonce, and step 6 shows the nonce consumed.
 
 Prints one line per step, the verdict coloured when stdout is a terminal (NO_COLOR set to
-anything, or TERM=dumb, turns colour off); --json prints one JSON object per step instead, with step,
-name, decision, reason, detail, expected_decision, expected_reason and as_expected. Exits
-0 when every outcome is the expected one, 1 otherwise.`,
+a non-empty value, or TERM=dumb, turns colour off); --json prints one JSON object per step
+instead, with step, name, decision, reason, detail, expected_decision, expected_reason and
+as_expected. Exits 0 when every outcome is the expected one, 1 otherwise.`,
 		Example: "  trusthandoff demo\n  trusthandoff demo --json | jq -c '{step, decision, reason}'\n  go run ./cmd/trusthandoff demo",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
