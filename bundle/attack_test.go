@@ -456,3 +456,57 @@ func TestCorrelationBundle(t *testing.T) {
 		t.Fatal("a correlation bundle without the audit log")
 	}
 }
+
+// TestUnsignedCheckpoint: without a log key, WithUnsignedCheckpoint still proves every
+// carried record against the checkpoint's tree and checks everything else, and the report
+// says the checkpoint's signature was not checked.
+func TestUnsignedCheckpoint(t *testing.T) {
+	w := newWorkflow(t)
+	verifyUnsigned := func(b *bundle.Bundle) (*bundle.Report, error) {
+		return bundle.Verify(context.Background(), b, w.reg, bundle.WithUnsignedCheckpoint())
+	}
+	rep, err := verifyUnsigned(w.bundle(t))
+	wantFailures(t, rep, err)
+	if c := rep.Checkpoint; c == nil || c.Authenticated || c.Signer != "" || c.Size == 0 {
+		t.Fatalf("checkpoint %+v", rep.Checkpoint)
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "signature not checked") {
+		t.Fatalf("text report:\n%s", text.String())
+	}
+	// With a log key the checkpoint is authenticated, whatever the option says.
+	rep, err = bundle.Verify(context.Background(), w.bundle(t), w.reg, bundle.WithUnsignedCheckpoint(), bundle.WithLogKey(w.logKey))
+	wantFailures(t, rep, err)
+	if !rep.Checkpoint.Authenticated {
+		t.Fatal("a checkpoint checked with the log key is not marked authenticated")
+	}
+
+	cases := []struct {
+		name   string
+		tamper func(b *bundle.Bundle)
+		want   failure
+	}{
+		{"proof mismatch", func(b *bundle.Bundle) { b.Steps[0].Audit[0].Proof[0][0] ^= 1 }, failure{1, bundle.ProblemProof, ""}},
+		{"audit record edited", func(b *bundle.Bundle) {
+			e := &b.Steps[1].Audit[0]
+			e.Record = strings.Replace(e.Record, `"node-1"`, `"node-2"`, 1)
+		}, failure{2, bundle.ProblemProof, ""}},
+		{"checkpoint root edited", func(b *bundle.Bundle) {
+			lines := strings.SplitN(b.Checkpoint, "\n", 4)
+			lines[2] = base64.StdEncoding.EncodeToString(make([]byte, 32))
+			b.Checkpoint = strings.Join(lines, "\n")
+		}, failure{1, bundle.ProblemProof, ""}},
+		{"not a note", func(b *bundle.Bundle) { b.Checkpoint = "trusthandoff/audit\n4\n" }, failure{0, bundle.ProblemCheckpoint, ""}},
+		{"result changed", func(b *bundle.Bundle) { b.Steps[0].Outcome = []byte("forged") }, failure{1, bundle.ProblemOutcome, reason.OutcomeMismatch}},
+		{"approval missing", func(b *bundle.Bundle) { b.Steps[1].Envelope = withoutApprovals(t, b.Steps[1].Envelope) }, failure{2, bundle.ProblemHandoff, reason.HumanReviewRequired}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := w.bundle(t)
+			tc.tamper(b)
+			rep, err := verifyUnsigned(b)
+			wantFailures(t, rep, err, tc.want)
+		})
+	}
+}

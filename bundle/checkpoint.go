@@ -1,6 +1,9 @@
 package bundle
 
 import (
+	"bytes"
+	"errors"
+
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -21,4 +24,14 @@ func checkInclusion(c audit.Checkpoint, index uint64, record []byte, proof [][32
 		p[i] = h
 	}
 	return audit.VerifyInclusion(c, index, record, p)
+}
+
+// unsignedCheckpoint parses the body of the signed note msg without checking any
+// signature (WithUnsignedCheckpoint): the text up to the blank line that ends it.
+func unsignedCheckpoint(msg []byte) (audit.Checkpoint, error) {
+	i := bytes.Index(msg, []byte("\n\n"))
+	if i < 0 {
+		return audit.Checkpoint{}, errors.New("no note body (no blank line before the signatures)")
+	}
+	return audit.ParseCheckpoint(msg[:i+1])
 }

@@ -200,11 +200,13 @@ type bundleVerifyFlags struct {
 func bundleVerifyCmd() *cobra.Command {
 	var f bundleVerifyFlags
 	c := &cobra.Command{
-		Use:   "verify BUNDLE|- --registry REG --log-key VKEY [--policy FILE] [--strict] [--format json|text|html] [--out PATH]",
+		Use:   "verify BUNDLE|- --registry REG [--log-key VKEY | --log-key-file F] [--policy FILE] [--strict] [--format json|text|html] [--out PATH]",
 		Short: "Verify a workflow bundle offline and report every step",
 		Long: `Verify a workflow bundle offline against the registry you trust (--registry) and the audit
 log's key (--log-key VKEY, as 'audit checkpoint --show-key' prints it, or --log-key-file).
-For every step: the step is new and of the bundle's workflow; its audit records are proven
+Without a log key the audit records are still proven against the bundle's checkpoint, but
+who signed the checkpoint is not checked (a warning says so, and the report's checkpoint
+has "authenticated": false); everything else is checked the same. For every step: the step is new and of the bundle's workflow; its audit records are proven
 in the checkpoint's tree, which the log key signed, and one records its acceptance; the
 handoff verifies through the whole pipeline (a dry run, consuming nothing) as of the time
 its acceptance was logged (identity, signature, time, capability chain, depth, approvals
@@ -224,7 +226,8 @@ included; each failure names its step, problem and reason); 2 a usage error (bad
 missing file, an unreadable registry, key or policy); 3 --out cannot be written.`,
 		Example: `  trusthandoff bundle verify wf-1.bundle.json --registry reg.json --log-key "$(cat audit.vkey)"
   trusthandoff bundle verify wf-1.bundle.json --registry reg.json --log-key-file audit.vkey --format html --out wf-1.html
-  trusthandoff bundle verify - --registry reg.json --without-audit < wf-1.bundle.json`,
+  trusthandoff bundle verify - --registry reg.json --without-audit < wf-1.bundle.json
+  trusthandoff bundle verify wf-1.bundle.json --registry reg.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if f.format != "json" && f.format != "text" && f.format != "html" {
@@ -264,7 +267,8 @@ missing file, an unreadable registry, key or policy); 3 --out cannot be written.
 				}
 				opts = append(opts, bundle.WithLogKey(key))
 			} else if !f.withoutAudit {
-				return usageErr("--log-key (or --log-key-file) is required to check the audit checkpoint; --without-audit skips audit proofs")
+				fmt.Fprintln(c.ErrOrStderr(), "trusthandoff: warning: no --log-key: the audit records are proven against the bundle's checkpoint, but not who signed it")
+				opts = append(opts, bundle.WithUnsignedCheckpoint())
 			}
 			if f.withoutAudit {
 				opts = append(opts, bundle.WithoutAudit())

@@ -226,7 +226,6 @@ func TestBundleCLIUsageErrors(t *testing.T) {
 		args []string
 	}{
 		{"verify without registry", []string{"bundle", "verify", "--log-key-file", w.vkeyFile, b}},
-		{"verify without log key", []string{"bundle", "verify", "--registry", w.reg, b}},
 		{"verify with a bad log key", []string{"bundle", "verify", "--registry", w.reg, "--log-key", "not-a-key", b}},
 		{"verify with a bad format", []string{"bundle", "verify", "--registry", w.reg, "--log-key-file", w.vkeyFile, "--format", "pdf", b}},
 		{"verify a missing file", []string{"bundle", "verify", "--registry", w.reg, "--log-key-file", w.vkeyFile, w.path("nope.json")}},
@@ -246,6 +245,17 @@ func TestBundleCLIUsageErrors(t *testing.T) {
 				t.Fatalf("usage error printed on stdout: %s", r.stdout)
 			}
 		})
+	}
+	// Without a log key: verified, the checkpoint's signer unchecked, with a warning.
+	r0 := mustTH(t, 0, "", "bundle", "verify", "--registry", w.reg, b)
+	if !strings.Contains(r0.stderr, "not who signed it") {
+		t.Fatalf("no warning: %s", r0.stderr)
+	}
+	if rep := r0.json(t); rep["ok"] != true || rep["checkpoint"].(map[string]any)["authenticated"] != false {
+		t.Fatalf("report without a log key: %v", rep)
+	}
+	if rep := w.verifyBundle(t, 0, b).json(t); rep["checkpoint"].(map[string]any)["authenticated"] != true {
+		t.Fatalf("report with the log key: %v", rep)
 	}
 	// --use-bundle-registry verifies against the snapshot, with a warning.
 	r := mustTH(t, 0, "", "bundle", "verify", "--use-bundle-registry", "--log-key-file", w.vkeyFile, b)
