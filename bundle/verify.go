@@ -146,7 +146,8 @@ type Registry = verify.Registry
 //
 //   - the step is new (no packet id or sender nonce twice) and of the bundle's workflow;
 //   - its audit records are leaves of the checkpoint's tree (inclusion proofs), the
-//     checkpoint is signed by the log key (WithLogKey), and a packet_accepted record
+//     checkpoint is signed by the log key (WithLogKey; WithUnsignedCheckpoint skips the
+//     signature when no key is given), and a packet_accepted record
 //     that is not a dry run's names this packet, nonce, sender and receiver;
 //   - its envelope verifies (the whole pipeline in a dry run: identity, signature, time,
 //     capability chain and attenuation, depth, approvals where the policy requires them)

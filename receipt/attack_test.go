@@ -48,7 +48,7 @@ func TestVerifyRejectsAttacks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, reason.OK, nil},
-		{"executor revoked in the registry after it finished", func(t *testing.T, s *setup) {
+		{"executor revoked in the registry after it finished, before verification", func(t *testing.T, s *setup) {
 			if err := s.f.reg.Revoke(s.f.bob.id, t0.Add(55*time.Second)); err != nil {
 				t.Fatal(err)
 			}
