@@ -43,6 +43,13 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ caller)
 	return nil
 }
 
+// Readier is implemented by an audit sink (Config.Audit) that can tell whether it could
+// record an event now, such as a networked one whose server may be unreachable; GET /readyz
+// answers 503 while Ready fails.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
 // readyProbeID is looked up in the revocation store by GET /readyz: a store that cannot
 // answer (Redis down, or its revocation cache not synced) makes the node unready.
 const readyProbeID = "trusthandoff-readyz-probe"
@@ -57,6 +64,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ caller) 
 	if _, err := s.store.Seen(ctx, []byte(readyProbeID)); err != nil {
 		s.metrics.storeErrors.Inc()
 		return errf(503, CodeUnavailable, "the replay store cannot answer")
+	}
+	if rd, ok := s.cfg.Audit.(Readier); ok {
+		if err := rd.Ready(ctx); err != nil {
+			s.metrics.storeErrors.Inc()
+			return errf(503, CodeUnavailable, "the audit sink cannot record")
+		}
 	}
 	writeJSON(w, 200, map[string]string{"status": "ready"})
 	return nil

@@ -66,6 +66,7 @@ type Config struct {
 	// through this node wake it at once.
 	PendingPoll time.Duration
 	// Audit receives an event per decision; a failing sink rejects with store_unavailable.
+	// A sink that also implements Readier is asked by GET /readyz.
 	Audit audit.Sink
 	// AuditLog, when not nil, is the file audit log (the one Audit appends to) that the
 	// audit endpoints read and the server pushes to witnesses; see AuditLogConfig.

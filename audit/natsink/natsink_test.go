@@ -207,8 +207,14 @@ func TestEmitFailsClosedAndRecovers(t *testing.T) {
 	if err := n.sink.Emit(context.Background(), event("n", 1)); err != nil {
 		t.Fatal(err)
 	}
+	if err := n.sink.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready with the server up: %v", err)
+	}
 	srv.Kill()
 	<-disconnected
+	if err := n.sink.Ready(context.Background()); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("Ready with the server down: %v, want ErrUnavailable", err)
+	}
 	for i := 2; i <= 3; i++ {
 		err := n.sink.Emit(context.Background(), event("n", i))
 		if !errors.Is(err, audit.ErrUnavailable) {
@@ -217,6 +223,9 @@ func TestEmitFailsClosedAndRecovers(t *testing.T) {
 	}
 	srv.Restart()
 	<-reconnected
+	if err := n.sink.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready after the restart: %v", err)
+	}
 	if err := n.sink.Emit(context.Background(), event("n", 4)); err != nil {
 		t.Fatalf("Emit after the restart: %v", err)
 	}
@@ -229,6 +238,9 @@ func TestEmitFailsClosedAndRecovers(t *testing.T) {
 func TestEmitFailsWithoutStream(t *testing.T) {
 	srv := natstest.Start(t)
 	n := newNode(t, srv.URL, Config{Stream: "NOPE", Subject: "nope.audit", AckTimeout: 2 * time.Second})
+	if err := n.sink.Ready(context.Background()); !errors.Is(err, audit.ErrUnavailable) {
+		t.Fatalf("Ready without the stream: %v, want ErrUnavailable", err)
+	}
 	err := n.sink.Emit(context.Background(), event("n", 1))
 	if !errors.Is(err, audit.ErrUnavailable) {
 		t.Fatalf("Emit without a stream: %v, want ErrUnavailable", err)

@@ -158,6 +158,22 @@ func (s *Sink) Emit(ctx context.Context, ev audit.Event) error {
 	return nil
 }
 
+// Ready reports whether an Emit could succeed now: the connection is up and the stream
+// exists (one request to JetStream, bounded by ctx and AckTimeout). A sidecar's readiness
+// probe calls it, so a node whose audit stream is gone is taken out of rotation instead of
+// answering every verification 503. Errors wrap audit.ErrUnavailable.
+func (s *Sink) Ready(ctx context.Context) error {
+	if nc := s.js.Conn(); nc == nil || !nc.IsConnected() {
+		return fmt.Errorf("%w: nats: not connected", audit.ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	if _, err := s.js.Stream(ctx, s.cfg.Stream); err != nil {
+		return fmt.Errorf("%w: nats stream %s: %w", audit.ErrUnavailable, s.cfg.Stream, err)
+	}
+	return nil
+}
+
 // MsgID returns the Nats-Msg-Id for an event id: the event id as bounded in the record
 // (see audit.Bound) when it is printable ASCII without spaces, otherwise "sha256:" and the
 // hex sha256 of that bounded id (a header value cannot hold line breaks or control

@@ -57,9 +57,9 @@ Exit codes: 0 done; 1 LOG's chain is broken (it is not appended to); 2 usage err
 			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			nc, err := natsink.Connect(url)
+			nc, err := connectNATS("--nats", url)
 			if err != nil {
-				return unavailable(err)
+				return err
 			}
 			defer nc.Close()
 			js, err := jetstream.New(nc)

@@ -19,11 +19,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trusthandoff/trusthandoff-go/audit"
+	"github.com/trusthandoff/trusthandoff-go/audit/natsink"
 	"github.com/trusthandoff/trusthandoff-go/audit/witness"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/identity/fastverify"
@@ -46,6 +49,9 @@ type serveFlags struct {
 	auditorTokenFile           string
 	witnesses, witnessKeys     []string
 	witnessInterval            time.Duration
+	auditNATS, auditNATSStream string
+	auditNATSSubject           string
+	auditNATSTimeout           time.Duration
 }
 
 // serveEnvPrefix starts the environment variable of every serve flag: --agent-tokens is
@@ -57,7 +63,7 @@ func serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve --listen 127.0.0.1:PORT --registry REG (--state DIR | --redis URL) [--policy FILE] [--keys DIR] [--agent-tokens FILE] [--admin-token-file FILE] [--open-verify]",
 		Short: "Run the HTTP API (the sidecar): verify, sign, approve and revoke handoffs",
-		Long: `Serve the TrustHandoff HTTP API (spec/http-api.md, api/openapi.yaml).
+		Long: `Serve the TrustHandoff HTTP API (described by api/openapi.yaml in the source repository).
 
 Agents authenticate with bearer tokens ('trusthandoff token add' creates one; the
 --agent-tokens file stores only their SHA-256). A token makes the server verify as that
@@ -80,6 +86,14 @@ position) is sent the log's checkpoint with a consistency proof (C2SP tlog-witne
 'audit push' does) after records arrive, at most every --witness-interval; cosignatures
 are kept in the checkpoint file. A failing witness is logged and counted in /metrics,
 never in the way of a verification.
+
+--audit-nats URL sends every decision's event to a NATS JetStream stream instead
+(--audit-nats-stream, created when missing; --audit-nats-subject): a decision is answered
+only once JetStream has acknowledged storing its event, so while NATS is unreachable
+verifications answer 503 (never ACCEPT) and /readyz answers 503; the node recovers by
+itself when NATS is back. Give every node of a cluster the same stream and run one
+'trusthandoff audit collect --nats URL --out LOG' to build the cluster's one hash-chained
+log from it (events deduplicated by event id, in stream order).
 
 Every flag may also come from the environment (TRUSTHANDOFF_ + the flag name in upper
 case with - as _, e.g. TRUSTHANDOFF_AGENT_TOKENS) or from --config FILE (a YAML or JSON
@@ -123,6 +137,10 @@ every node re-reads when it changes (share it between nodes).`,
 	fl.StringArrayVar(&f.witnesses, "witness", nil, "with --audit-log: push the log's checkpoint to this C2SP tlog-witness URL (repeatable; pair each with a --witness-key)")
 	fl.StringArrayVar(&f.witnessKeys, "witness-key", nil, "the cosignature/v1 verifier key of the --witness at the same position")
 	fl.DurationVar(&f.witnessInterval, "witness-interval", server.DefaultWitnessInterval, "least time between two pushes to a witness")
+	fl.StringVar(&f.auditNATS, "audit-nats", "", "send every decision's audit event to NATS JetStream at this URL (nats://[user:password@]host:port, comma-separated); instead of --audit-log")
+	fl.StringVar(&f.auditNATSStream, "audit-nats-stream", natsink.DefaultStream, "with --audit-nats: the JetStream stream (created with file storage when missing)")
+	fl.StringVar(&f.auditNATSSubject, "audit-nats-subject", natsink.DefaultSubject, "with --audit-nats: the subject events are published on (the stream must capture it)")
+	fl.DurationVar(&f.auditNATSTimeout, "audit-nats-timeout", natsink.DefaultAckTimeout, "with --audit-nats: longest wait for JetStream to acknowledge one event")
 	return c
 }
 
@@ -258,6 +276,12 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 		logger.Warn("listening on a non-loopback address without TLS: bearer tokens travel in clear", "addr", ln.Addr().String())
 	}
 
+	if f.auditNATS != "" && p.auditLog != "" {
+		return usageErr("%v", errNATSAndLog)
+	}
+	if f.auditNATS != "" && f.auditNATSTimeout <= 0 {
+		return usageErr("--audit-nats-timeout must be positive")
+	}
 	st, err := openState(c.Context(), &p.state)
 	if err != nil {
 		return err
@@ -285,6 +309,14 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 	} else if f.auditorTokenFile != "" || len(f.witnesses) > 0 {
 		st.Close()
 		return usageErr("--auditor-token-file and --witness need --audit-log")
+	}
+	if f.auditNATS != "" {
+		ns, closeNATS, err := f.openAuditNATS(c.Context(), logger)
+		if err != nil {
+			st.Close()
+			return err
+		}
+		sink, closeAudit = ns, closeNATS
 	}
 	srv, err := server.New(server.Config{
 		Registry: reg, RegistryPath: p.registry, VerifierFactory: fastverify.New, Store: store, VerifyOptions: opts,
@@ -515,4 +547,34 @@ func checkWitnessURL(raw string) error {
 		return errors.New("credentials in a witness URL are refused (they would be logged)")
 	}
 	return nil
+}
+
+// openAuditNATS connects to --audit-nats, makes sure the stream exists and returns the
+// sink that publishes to it, with the function that closes the connection (after the
+// server has drained: every answered decision's event was acknowledged by then).
+// Connection changes are logged (without the URL, which may hold a password).
+func (f *serveFlags) openAuditNATS(ctx context.Context, logger *slog.Logger) (audit.Sink, func() error, error) {
+	nc, err := connectNATS("--audit-nats", f.auditNATS)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
+		if err != nil {
+			logger.Warn("audit NATS connection lost; verifications answer 503 until it is back", "error", err.Error())
+		}
+	})
+	nc.SetReconnectHandler(func(*nats.Conn) { logger.Info("audit NATS connection restored") })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, unavailable(fmt.Errorf("%w: %w", audit.ErrUnavailable, err))
+	}
+	cfg := natsink.Config{Stream: f.auditNATSStream, Subject: f.auditNATSSubject, AckTimeout: f.auditNATSTimeout}
+	sctx, cancel := context.WithTimeout(ctx, max(f.auditNATSTimeout, 5*time.Second))
+	defer cancel()
+	if _, err := natsink.EnsureStream(sctx, js, cfg); err != nil {
+		nc.Close()
+		return nil, nil, unavailable(err)
+	}
+	return natsink.New(js, cfg), func() error { nc.Close(); return nil }, nil
 }
