@@ -68,7 +68,7 @@ func (s *Server) handleApproval(w http.ResponseWriter, r *http.Request, c caller
 			return errf(400, CodeInvalid, trim(err.Error()))
 		}
 	}
-	held, aerr := s.attachApproval(r, a)
+	held, aerr := s.attachApproval(r, a, c)
 	if aerr != nil {
 		return aerr
 	}
@@ -86,7 +86,10 @@ func (s *Server) handleApproval(w http.ResponseWriter, r *http.Request, c caller
 // a dry run: one that does not verify is refused (422) and never stored, so a bad
 // submission cannot block the handoff. A valid deny is recorded (the packet stays denied)
 // and releases the hold.
-func (s *Server) attachApproval(r *http.Request, a *approval.Approval) (bool, *apiError) {
+//
+// Every approval answered 201 is first recorded in the audit log (approval_recorded); one
+// that cannot be recorded is refused (503) and neither stored nor returned.
+func (s *Server) attachApproval(r *http.Request, a *approval.Approval, c caller) (bool, *apiError) {
 	ctx := r.Context()
 	s.pendMu.Lock()
 	defer s.pendMu.Unlock()
@@ -95,7 +98,7 @@ func (s *Server) attachApproval(r *http.Request, a *approval.Approval) (bool, *a
 		return false, s.unavailable(err)
 	}
 	if !ok {
-		return false, nil
+		return false, s.record(ctx, approvalEvent(a, false, c, s))
 	}
 	env, requested, err := s.decodePending(data)
 	if err != nil {
@@ -112,6 +115,9 @@ func (s *Server) attachApproval(r *http.Request, a *approval.Approval) (bool, *a
 		return false, s.unavailable(d.Err)
 	case reason.PolicyDenied:
 		if a.Decision == approval.Deny {
+			if aerr := s.record(ctx, approvalEvent(a, true, c, s)); aerr != nil {
+				return false, aerr
+			}
 			// Record the deny for good (verification with it, not a dry run: a deny is
 			// decided before the nonce, so nothing is consumed), then release the hold.
 			req.DryRun = false
@@ -128,6 +134,9 @@ func (s *Server) attachApproval(r *http.Request, a *approval.Approval) (bool, *a
 	rec, err := encodePending(&cand, requested)
 	if err != nil {
 		return false, errf(500, CodeInternal, "encoding the held handoff failed")
+	}
+	if aerr := s.record(ctx, approvalEvent(a, true, c, s)); aerr != nil {
+		return false, aerr
 	}
 	if err := s.store.Put(ctx, a.PacketDigest, rec, s.pendingExpiry(env)); err != nil {
 		return false, s.unavailable(err)

@@ -31,7 +31,7 @@ func (s *Server) newReceiptVerifier() (*receipt.Verifier, error) {
 		receipt.WithSkew(min(tp.Skew, packet.MaxSkew)), receipt.WithGrace(min(tp.Grace, packet.MaxGrace)),
 	}
 	if s.cfg.Audit != nil {
-		opts = append(opts, receipt.WithAudit(s.cfg.Audit, "trusthandoff-serve"))
+		opts = append(opts, receipt.WithAudit(s.cfg.Audit, producerID))
 	}
 	return receipt.NewVerifier(s.reg, opts...)
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/registry"
@@ -148,11 +149,22 @@ func (s *Server) handleAddAgent(w http.ResponseWriter, r *http.Request, _ caller
 		}
 	}
 	var id string
+	var unrecorded *apiError
 	if aerr := s.mutateRegistry(func(reg *registry.Registry) error {
 		var err error
-		id, err = reg.Add(req.AgentID, pub, req.Roles, nil)
-		return err
+		if id, err = reg.Add(req.AgentID, pub, req.Roles, nil); err != nil {
+			return err
+		}
+		// Recorded before the new registry is written or served.
+		ev := audit.RegistryChangeEvent(producerID, audit.RegistryAdd, id, keySHA256(pub), req.Roles, s.now(), "admin")
+		if unrecorded = s.record(r.Context(), ev); unrecorded != nil {
+			return errUnrecorded
+		}
+		return nil
 	}); aerr != nil {
+		if unrecorded != nil {
+			return unrecorded
+		}
 		return aerr
 	}
 	s.log.Info("registry: agent added", "agent_id", id)
@@ -179,12 +191,24 @@ func (s *Server) handleRotateAgent(w http.ResponseWriter, r *http.Request, _ cal
 	if req.Overlap.set {
 		overlap = req.Overlap.d
 	}
+	var unrecorded *apiError
 	if aerr := s.mutateRegistry(func(reg *registry.Registry) error {
-		if _, ok := reg.Agent(id); !ok {
+		a, ok := reg.Agent(id)
+		if !ok {
 			return errNoAgent
 		}
-		return reg.Rotate(id, pub, s.now(), overlap)
+		if err := reg.Rotate(id, pub, s.now(), overlap); err != nil {
+			return err
+		}
+		ev := audit.RegistryChangeEvent(producerID, audit.RegistryRotate, id, keySHA256(pub), a.Roles, s.now(), "admin")
+		if unrecorded = s.record(r.Context(), ev); unrecorded != nil {
+			return errUnrecorded
+		}
+		return nil
 	}); aerr != nil {
+		if unrecorded != nil {
+			return unrecorded
+		}
 		return aerr
 	}
 	s.log.Info("registry: key rotated", "agent_id", id)
@@ -209,14 +233,30 @@ func (s *Server) handleRevokeAgent(w http.ResponseWriter, r *http.Request, _ cal
 		return s.unavailable(err)
 	}
 	s.log.Info("registry: agent revoked", "agent_id", id)
+	if aerr := s.recordAfter(r.Context(), audit.RegistryChangeEvent(producerID, audit.RegistryRevoke, id, "", nil, at, "admin")); aerr != nil {
+		return aerr
+	}
 	writeJSON(w, 200, map[string]any{"agent_id": id, "revoked_at": at})
 	return nil
 }
 
-var errNoAgent = errors.New("no such agent")
+var (
+	errNoAgent    = errors.New("no such agent")
+	errUnrecorded = errors.New("the change could not be recorded")
+)
+
+// cloneRegistry returns a copy of r through its file form.
+func cloneRegistry(r *registry.Registry) (*registry.Registry, error) {
+	data, err := r.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return registry.Parse(data)
+}
 
 // mutateRegistry applies fn to the registry: to the file (under its lock, written
-// atomically) and then to the served registry, or only to the served one without a file.
+// atomically) and then to the served registry, or only to a copy of the served one that
+// replaces it without a file. Nothing changes when fn fails.
 func (s *Server) mutateRegistry(fn func(*registry.Registry) error) *apiError {
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
@@ -229,7 +269,18 @@ func (s *Server) mutateRegistry(fn func(*registry.Registry) error) *apiError {
 			}
 		}
 	} else {
-		err = fn(s.reg.get())
+		// Copy on write, as with a file: fn's changes are served only once fn succeeded,
+		// and verifications in flight keep reading the registry they started with.
+		var cp *registry.Registry
+		if cp, err = cloneRegistry(s.reg.get()); err != nil {
+			return errf(500, CodeInternal, "copying the registry failed")
+		}
+		if err = fn(cp); err == nil {
+			if err = cp.SetVerifierFactory(s.cfg.VerifierFactory); err != nil {
+				return errf(500, CodeInternal, "building the registry's verifiers failed")
+			}
+			s.reg.p.Store(cp)
+		}
 	}
 	switch {
 	case err == nil:

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/capability"
 	"github.com/trusthandoff/trusthandoff-go/packet"
@@ -86,6 +87,9 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, c caller) 
 		return s.unavailable(err)
 	}
 	s.log.Info("revoked", "kind", string(e.Kind), "id", e.ID, "by_admin", c.admin, "by_agent", c.agent)
+	if aerr := s.recordAfter(r.Context(), audit.RevocationEvent(producerID, string(e.Kind), e.ID, e.At, c.by())); aerr != nil {
+		return aerr
+	}
 	writeJSON(w, 200, map[string]any{"revoked": map[string]any{"kind": e.Kind, "id": e.ID, "at": e.At}})
 	return nil
 }

@@ -138,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 		verify.WithClock(cfg.Now),
 	)
 	if cfg.Audit != nil {
-		opts = append(opts, verify.WithAudit(cfg.Audit, "trusthandoff-serve"))
+		opts = append(opts, verify.WithAudit(cfg.Audit, producerID))
 	}
 	live := &liveRegistry{}
 	live.p.Store(cfg.Registry)
