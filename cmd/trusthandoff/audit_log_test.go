@@ -358,3 +358,45 @@ func TestVerifyAuditKeyFlag(t *testing.T) {
 		t.Fatalf("stderr %q", r.stderr)
 	}
 }
+
+// TestRevokeRecordsInAuditLog: revoke --audit-log appends one revocation event naming the
+// operator; the log stays verifiable and a report reads it; a log that cannot be opened
+// stops the command before it revokes anything.
+func TestRevokeRecordsInAuditLog(t *testing.T) {
+	w := newWorld(t)
+	logPath := filepath.Join(w.dir, "audit.jsonl")
+	mustTH(t, 0, "", "revoke", "--state", w.state, "--agent-id", w.ids["carol"], "--audit-log", logPath)
+	mustTH(t, 0, "", "revoke", "--state", w.state, "--capability", "0123456789abcdef0123456789abcdef", "--audit-log", logPath)
+	mustTH(t, 0, "", "audit", "verify", logPath)
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d records, want 2:\n%s", len(lines), data)
+	}
+	var r struct {
+		EventType     string         `json:"event_type"`
+		CorrelationID string         `json:"correlation_id"`
+		Payload       map[string]any `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.EventType != "revocation" || r.CorrelationID != w.ids["carol"] || r.Payload["kind"] != "agent" || r.Payload["by"] != "operator" {
+		t.Fatalf("record %s", lines[0])
+	}
+	mustTH(t, 0, "", "audit", "report", logPath, "--format", "json")
+
+	// A broken log: nothing is revoked.
+	if err := os.WriteFile(logPath, append(data, []byte("{\"junk\":1}\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := th(t, "", "revoke", "--state", w.state, "--agent-id", w.ids["bob"], "--audit-log", logPath)
+	if res.code != 2 {
+		t.Fatalf("revoke with a broken log: %d %s", res.code, res.stderr)
+	}
+	env := mustTH(t, 0, "", "sign", "--key", w.key("bob"), "--to", w.ids["alice"], "--intent", "x", "--actions", "read").stdout
+	wantReason(t, th(t, env, "verify", "--registry", w.reg, "--state", w.state, "-").json(t), "ACCEPT", "ok")
+}

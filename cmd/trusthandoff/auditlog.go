@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/trusthandoff/trusthandoff-go/audit"
 )
 
@@ -36,4 +38,29 @@ func auditLogErr(err error) error {
 		return unavailable(fmt.Errorf("--audit-log: %w", err))
 	}
 	return usageErr("--audit-log: %v", err)
+}
+
+// auditLogFlags are --audit-log, --audit-key and --audit-rotate-bytes of a command that
+// appends events to a log.
+type auditLogFlags struct {
+	path, key string
+	rotate    int64
+}
+
+func (f *auditLogFlags) register(c *cobra.Command, usage string) {
+	c.Flags().StringVar(&f.path, "audit-log", "", usage)
+	c.Flags().StringVar(&f.key, "audit-key", "", "the audit log's signer key file (default: AUDIT_LOG.key, created 0600 on first use)")
+	c.Flags().Int64Var(&f.rotate, "audit-rotate-bytes", 0, auditRotateUsage)
+}
+
+// open opens the log (nil without --audit-log), its errors mapped by auditLogErr.
+func (f *auditLogFlags) open() (*audit.FileSink, error) {
+	if f.path == "" {
+		return nil, nil
+	}
+	sink, err := openAuditLog(f.path, f.key, f.rotate)
+	if err != nil {
+		return nil, auditLogErr(err)
+	}
+	return sink, nil
 }

@@ -193,8 +193,8 @@ type receiptDecision struct {
 }
 
 func receiptVerifyCmd() *cobra.Command {
-	var reg, envFile, at, auditLog, auditKey string
-	var auditRotate int64
+	var reg, envFile, at string
+	var auditLog auditLogFlags
 	var deps []string
 	var skew, grace, maxAge time.Duration
 	var dryRun bool
@@ -278,11 +278,9 @@ error, 3 store or audit log unavailable.`,
 			defer s.Close()
 			vopts := []receipt.Option{receipt.WithSkew(skew), receipt.WithGrace(grace), receipt.WithMaxAge(maxAge),
 				receipt.WithReplay(s.replay), receipt.WithRevocations(s.revocations)}
-			if auditLog != "" {
-				sink, err := openAuditLog(auditLog, auditKey, auditRotate)
-				if err != nil {
-					return auditLogErr(err)
-				}
+			if sink, err := auditLog.open(); err != nil {
+				return err
+			} else if sink != nil {
 				defer sink.Close()
 				vopts = append(vopts, receipt.WithAudit(sink, "trusthandoff-cli"))
 			}
@@ -325,9 +323,7 @@ error, 3 store or audit log unavailable.`,
 	fl.DurationVar(&skew, "skew", packet.DefaultSkew, "allowed clock skew between sender, executor and verifier")
 	fl.DurationVar(&grace, "grace", 0, "how long past the packet's expiry execution may finish")
 	fl.DurationVar(&maxAge, "max-age", receipt.DefaultMaxAge, "oldest acceptable receipt (time since finished_at)")
-	fl.StringVar(&auditLog, "audit-log", "", "append a receipt_accepted / receipt_rejected event to this log")
-	fl.StringVar(&auditKey, "audit-key", "", "the audit log's signer key file (default: AUDIT_LOG.key, created 0600 on first use)")
-	fl.Int64Var(&auditRotate, "audit-rotate-bytes", 0, auditRotateUsage)
+	auditLog.register(c, "append a receipt_accepted / receipt_rejected event to this log")
 	outcome.register(c, "require the receipt to hash these outcome bytes")
 	why.register(c, "with the outcome: the reason bytes the receipt must hash")
 	st.register(c)

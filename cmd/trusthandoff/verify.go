@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/policy"
@@ -208,12 +209,18 @@ func (f *verifyFlags) build(c *cobra.Command, data []byte) (*verify.Verifier, *s
 func revokeCmd() *cobra.Command {
 	var st stateFlags
 	var capID, agentID string
+	var auditLog auditLogFlags
 	c := &cobra.Command{
-		Use:   "revoke [--state DIR | --redis URL] (--capability ID | --agent-id ID)",
+		Use:   "revoke [--state DIR | --redis URL] (--capability ID | --agent-id ID) [--audit-log FILE]",
 		Short: "Revoke a capability (and everything derived from it) or an agent",
 		Long: `Record a revocation in the state store that 'trusthandoff verify' (and every verifier sharing
 the store) consults. Revoking a capability revokes every capability derived from it; revoking
-an agent revokes its keys and every capability it issued.`,
+an agent revokes its keys and every capability it issued.
+
+With --audit-log the revocation is then appended to that log as a "revocation" event (by
+"operator"). The revocation is made first and never held up by the log: when the event
+cannot be appended, the command says so and exits 3 with the revocation in force; running
+it again records it.`,
 		Example: "  trusthandoff revoke --capability 3f2a…\n  trusthandoff revoke --redis redis://127.0.0.1:6379/0 --agent-id agent:abc",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -223,6 +230,16 @@ an agent revokes its keys and every capability it issued.`,
 			e := revocation.Entry{Kind: revocation.KindCapability, ID: capID, At: time.Now().UTC()}
 			if agentID != "" {
 				e.Kind, e.ID = revocation.KindAgent, agentID
+			}
+			if err := revocation.Check(e.Kind, e.ID); err != nil {
+				return usageErr("%v", err)
+			}
+			sink, err := auditLog.open()
+			if err != nil {
+				return err
+			}
+			if sink != nil {
+				defer sink.Close()
 			}
 			s, err := openState(c.Context(), &st)
 			if err != nil {
@@ -235,11 +252,21 @@ an agent revokes its keys and every capability it issued.`,
 				}
 				return usageErr("%v", err)
 			}
-			return printJSON(c, map[string]any{"revoked": e.Kind, "id": e.ID, "at": e.At})
+			if err := printJSON(c, map[string]any{"revoked": e.Kind, "id": e.ID, "at": e.At}); err != nil {
+				return err
+			}
+			if sink != nil {
+				ev := audit.RevocationEvent("trusthandoff-cli", string(e.Kind), e.ID, e.At, "operator")
+				if err := sink.Emit(c.Context(), ev); err != nil {
+					return unavailable(fmt.Errorf("revoked, but the audit log did not record it (run the command again to record it): %w", err))
+				}
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&capID, "capability", "", "capability_id to revoke")
 	c.Flags().StringVar(&agentID, "agent-id", "", "agent id to revoke")
+	auditLog.register(c, "then append a revocation event to this tamper-evident log")
 	st.register(c)
 	return c
 }
