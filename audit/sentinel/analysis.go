@@ -22,6 +22,10 @@ type obs struct {
 	flags                       []string
 	approvals                   []approvalRef
 	dryRun                      bool
+	capIDs                      []string // capability_ids: the verified chain
+	// a revocation record (or a registry_change revoking an agent): what was revoked, when
+	revKind, revID string
+	revAt          time.Time
 }
 
 type approvalRef struct{ id, approver, decision string }
@@ -135,6 +139,22 @@ func observe(r *audit.Record) *obs {
 				o.flags = append(o.flags, s)
 			}
 		}
+	}
+	if l, ok := p["capability_ids"].([]any); ok {
+		for _, v := range l {
+			if s, ok := v.(string); ok {
+				o.capIDs = append(o.capIDs, s)
+			}
+		}
+	}
+	switch {
+	case o.typ == audit.Revocation:
+		o.revKind, o.revID, o.revAt = str(p, "kind"), str(p, "id"), tm(p, "revoked_at")
+	case o.typ == audit.RegistryChange && str(p, "op") == audit.RegistryRevoke:
+		o.revKind, o.revID, o.revAt = "agent", str(p, "agent_id"), tm(p, "at")
+	}
+	if o.revAt.IsZero() {
+		o.revAt = o.ts
 	}
 	if l, ok := p["approvals"].([]any); ok {
 		for _, v := range l {

@@ -14,7 +14,7 @@ import (
 var rules = []func(*analysis) []Finding{
 	replayRule, staleRule, overlapRule, aiRule, signatureBurstRule, escalationRule,
 	approvalInvalidRule, approvalDeniedRule, approvalReusedRule, revokedRule,
-	wrongRecipientRule, depthRule, futureRule, nearExpiryRule,
+	wrongRecipientRule, depthRule, futureRule, nearExpiryRule, acceptedRevokedRule,
 }
 
 // perAgent makes one finding per from_agent of the groups that match, citing all their
@@ -271,6 +271,59 @@ func revokedRule(a *analysis) []Finding {
 	}, func(agent string, gs []*group) string {
 		return fmt.Sprintf("%s: %s using revoked authority (%s)", who(agent), plural(len(gs), "handoff"), list(field(gs, func(g *group) string { return g.reason })))
 	})
+}
+
+// acceptedRevokedRule: handoffs accepted after the log recorded the revocation of their
+// sender (an agent revocation) or of a capability of their chain: a verifier that had not
+// yet learnt of the revocation (propagation between nodes) or did not consult it. A
+// decision counts when it comes after the revocation's record in the log and its
+// timestamp is not before the revocation's time, so a decision made earlier but recorded
+// later is not one. One finding per revocation, citing it and the decisions.
+func acceptedRevokedRule(a *analysis) []Finding {
+	type rev struct {
+		o  *obs
+		gs []*group
+	}
+	revs := map[string]*rev{} // kind + " " + id -> the first revocation recorded
+	var order []*rev
+	for _, g := range a.groups {
+		if g.revID != "" && (g.revKind == "agent" || g.revKind == "capability") {
+			k := g.revKind + " " + g.revID
+			if _, ok := revs[k]; !ok {
+				r := &rev{o: &g.obs}
+				revs[k] = r
+				order = append(order, r)
+			}
+			continue
+		}
+		if len(revs) == 0 || !g.accepted() || g.dryRun {
+			continue
+		}
+		hit := func(kind, id string) {
+			if r, ok := revs[kind+" "+id]; ok && !g.ts.Before(r.o.revAt) {
+				if n := len(r.gs); n == 0 || r.gs[n-1] != g {
+					r.gs = append(r.gs, g)
+				}
+			}
+		}
+		hit("agent", g.from)
+		for _, id := range g.capIDs {
+			hit("capability", id)
+		}
+	}
+	var out []Finding
+	for _, r := range order {
+		if len(r.gs) == 0 {
+			continue
+		}
+		late := r.gs[len(r.gs)-1].ts.Sub(r.o.revAt)
+		f := finding(RuleAcceptedRevoked, High, r.gs[0].from,
+			fmt.Sprintf("%s %q revoked at seq %d, then %s accepted under it (the last %s after the revocation)",
+				r.o.revKind, r.o.revID, r.o.seq, plural(len(r.gs), "handoff"), late.Round(time.Millisecond)), r.gs)
+		f.Seqs = append([]uint64{r.o.seq}, f.Seqs...)
+		out = append(out, f)
+	}
+	return out
 }
 
 // wrongRecipientRule: handoffs delivered to a verifier they are not addressed to.

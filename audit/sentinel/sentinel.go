@@ -62,6 +62,7 @@ const (
 	RuleDelegationDepth   = "delegation_depth"
 	RuleIssuedInFuture    = "issued_in_future"
 	RuleNearExpiryBurst   = "near_expiry_burst"
+	RuleAcceptedRevoked   = "accepted_after_revocation"
 	maxSummaryListedItems = 5
 )
 
@@ -71,7 +72,7 @@ func Rules() []string {
 	return []string{RuleReplay, RuleCapabilityStale, RuleOverlapUsed, RuleAIPayload,
 		RuleSignatureBurst, RuleEscalation, RuleApprovalInvalid, RuleApprovalDenied,
 		RuleApprovalReused, RuleRevokedAuthority, RuleWrongRecipient, RuleDelegationDepth,
-		RuleIssuedInFuture, RuleNearExpiryBurst}
+		RuleIssuedInFuture, RuleNearExpiryBurst, RuleAcceptedRevoked}
 }
 
 // Report is the result of Analyze. Its JSON field names are stable (spec/sentinel.md).

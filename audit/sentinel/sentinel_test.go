@@ -47,6 +47,15 @@ func (b *logb) add(d dec) []uint64 {
 	return seqs
 }
 
+// revoke appends a revocation record of kind id, revoked at t0+at (recorded at t0+at too).
+func (b *logb) revoke(kind, id string, at time.Duration) []uint64 {
+	seq := uint64(len(b.recs) + 1)
+	ev := audit.RevocationEvent("test", kind, id, t0.Add(at), "admin")
+	ev.EventID = fmt.Sprintf("ev-%d", seq)
+	b.recs = append(b.recs, audit.Record{Seq: seq, Event: ev})
+	return []uint64{seq}
+}
+
 func TestRules(t *testing.T) {
 	type exp struct {
 		rule  string
@@ -72,6 +81,26 @@ func TestRules(t *testing.T) {
 			s := b.add(dec{from: "a", to: "b", reason: "capability_revoked", extra: []string{audit.CapabilityStale}})
 			s2 := b.add(dec{from: "a", to: "b", reason: "agent_revoked", at: time.Second})
 			return []exp{{RuleRevokedAuthority, "a", append(s, s2...)}}
+		}, nil},
+		{"accepted after revocation", func(b *logb) []exp {
+			b.add(dec{from: "a", to: "b", reason: "ok"}) // before: fine
+			r := b.revoke("agent", "a", time.Second)
+			s := b.add(dec{from: "a", to: "b", reason: "ok", at: 1500 * time.Millisecond})
+			b.add(dec{from: "a", to: "b", reason: "ok", at: 500 * time.Millisecond}) // made before, recorded after
+			b.add(dec{from: "a", to: "b", reason: "agent_revoked", at: 2 * time.Second})
+			s2 := b.add(dec{from: "a", to: "b", reason: "ok", at: 3 * time.Second})
+			b.add(dec{from: "a", to: "b", reason: "ok", at: 4 * time.Second, payload: map[string]any{"dry_run": true}})
+			b.add(dec{from: "c", to: "b", reason: "ok", at: 5 * time.Second}) // another agent
+			return []exp{{RuleAcceptedRevoked, "a", append(append(r, s...), s2...)}, {RuleRevokedAuthority, "a", []uint64{5}}}
+		}, nil},
+		{"accepted under a revoked capability, twice revoked", func(b *logb) []exp {
+			chain := map[string]any{"capability_ids": []any{"root", "mid"}}
+			r := b.revoke("capability", "root", 0)
+			b.revoke("capability", "root", time.Second) // a retried revocation: the first counts
+			s := b.add(dec{from: "x", to: "y", reason: "ok", at: 2 * time.Second, payload: chain})
+			b.add(dec{from: "x", to: "y", reason: "ok", at: 3 * time.Second, payload: map[string]any{"capability_ids": []any{"other"}}})
+			b.add(dec{from: "x", to: "y", reason: "ok", at: 4 * time.Second, payload: map[string]any{"capability_ids": "root"}}) // wrong type: ignored
+			return []exp{{RuleAcceptedRevoked, "x", append(r, s...)}}
 		}, nil},
 		{"overlap and ai", func(b *logb) []exp {
 			s := b.add(dec{from: "a", to: "b", reason: "ok", extra: []string{audit.TokenOverlapUsed, audit.AIGeneratedPayload},

@@ -45,6 +45,9 @@ analyse its records and report the findings, each citing the records (seq) behin
   issued_in_future         issued_at later than the record's time plus --skew
   near_expiry_burst        --burst-count or more accepts of one sender within --burst-window,
                            each within --near-expiry of its expires_at
+  accepted_after_revocation a handoff accepted after the log recorded the revocation of its
+                           sender or of a capability of its chain (a node that had not
+                           learnt of it yet, or did not check)
 
 The report also holds the delegation graph (agents, and handoffs between them counted by
 decision: accepted, rejected, dry run) and the timeline of every record.
