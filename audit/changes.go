@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"slices"
 	"time"
@@ -55,13 +57,15 @@ const (
 )
 
 // RegistryChangeEvent is the RegistryChange event of op (RegistryAdd, RegistryRotate,
-// RegistryRevoke) on agentID at at. keySHA256 is the lowercase hex SHA-256 of the raw
-// Ed25519 public key added or rotated in (empty for a revocation), roles the agent's roles
-// after the change. Its correlation id is the agent
-// id.
-func RegistryChangeEvent(producer, op, agentID, keySHA256 string, roles []string, at time.Time, by string) Event {
+// RegistryRevoke) on agentID at at. pub is the public key added or rotated in (nil for a
+// revocation), named in the payload by key_sha256, the lowercase hex SHA-256 of its raw
+// bytes; roles are the agent's roles after the change. Its correlation id is the agent id.
+func RegistryChangeEvent(producer, op, agentID string, pub ed25519.PublicKey, roles []string, at time.Time, by string) Event {
 	p := map[string]any{"op": op, "agent_id": agentID, "at": at.UTC().Format(time.RFC3339Nano), "by": by}
-	if keySHA256 != "" {
+	keySHA256 := ""
+	if len(pub) > 0 {
+		sum := sha256.Sum256(pub)
+		keySHA256 = hex.EncodeToString(sum[:])
 		p["key_sha256"] = keySHA256
 	}
 	if len(roles) > 0 {

@@ -2,9 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 
 	"github.com/trusthandoff/trusthandoff-go/approval"
 	"github.com/trusthandoff/trusthandoff-go/audit"
@@ -56,9 +53,3 @@ func approvalEvent(a *approval.Approval, held bool, c caller, s *Server) audit.E
 	}, held, s.now(), c.by())
 }
 
-// keySHA256 is the lowercase hex SHA-256 of a raw Ed25519 public key, as registry_change
-// events name keys.
-func keySHA256(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:])
-}

@@ -156,7 +156,7 @@ func (s *Server) handleAddAgent(w http.ResponseWriter, r *http.Request, _ caller
 			return err
 		}
 		// Recorded before the new registry is written or served.
-		ev := audit.RegistryChangeEvent(producerID, audit.RegistryAdd, id, keySHA256(pub), req.Roles, s.now(), "admin")
+		ev := audit.RegistryChangeEvent(producerID, audit.RegistryAdd, id, pub, req.Roles, s.now(), "admin")
 		if unrecorded = s.record(r.Context(), ev); unrecorded != nil {
 			return errUnrecorded
 		}
@@ -200,7 +200,7 @@ func (s *Server) handleRotateAgent(w http.ResponseWriter, r *http.Request, _ cal
 		if err := reg.Rotate(id, pub, s.now(), overlap); err != nil {
 			return err
 		}
-		ev := audit.RegistryChangeEvent(producerID, audit.RegistryRotate, id, keySHA256(pub), a.Roles, s.now(), "admin")
+		ev := audit.RegistryChangeEvent(producerID, audit.RegistryRotate, id, pub, a.Roles, s.now(), "admin")
 		if unrecorded = s.record(r.Context(), ev); unrecorded != nil {
 			return errUnrecorded
 		}
@@ -233,7 +233,7 @@ func (s *Server) handleRevokeAgent(w http.ResponseWriter, r *http.Request, _ cal
 		return s.unavailable(err)
 	}
 	s.log.Info("registry: agent revoked", "agent_id", id)
-	if aerr := s.recordAfter(r.Context(), audit.RegistryChangeEvent(producerID, audit.RegistryRevoke, id, "", nil, at, "admin")); aerr != nil {
+	if aerr := s.recordAfter(r.Context(), audit.RegistryChangeEvent(producerID, audit.RegistryRevoke, id, nil, nil, at, "admin")); aerr != nil {
 		return aerr
 	}
 	writeJSON(w, 200, map[string]any{"agent_id": id, "revoked_at": at})

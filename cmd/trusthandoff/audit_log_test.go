@@ -400,3 +400,54 @@ func TestRevokeRecordsInAuditLog(t *testing.T) {
 	env := mustTH(t, 0, "", "sign", "--key", w.key("bob"), "--to", w.ids["alice"], "--intent", "x", "--actions", "read").stdout
 	wantReason(t, th(t, env, "verify", "--registry", w.reg, "--state", w.state, "-").json(t), "ACCEPT", "ok")
 }
+
+// TestRegistryChangesRecorded: registry add / rotate / revoke --audit-log append one
+// registry_change event each; an add whose event cannot be appended (a broken log) is not
+// made.
+func TestRegistryChangesRecorded(t *testing.T) {
+	w := newWorld(t)
+	logPath := filepath.Join(w.dir, "audit.jsonl")
+	mustTH(t, 0, "", "keygen", "--out", w.key("dave"))
+	dave := mustTH(t, 0, "", "registry", "add", "--registry", w.reg, "--public-key", w.key("dave")+".pub", "--role", "approver", "--audit-log", logPath).json(t)["agent_id"].(string)
+	mustTH(t, 0, "", "keygen", "--out", w.key("dave2"))
+	mustTH(t, 0, "", "registry", "rotate", "--registry", w.reg, "--agent-id", dave, "--public-key", w.key("dave2")+".pub", "--audit-log", logPath)
+	mustTH(t, 0, "", "registry", "revoke", "--registry", w.reg, "--agent-id", dave, "--audit-log", logPath)
+	mustTH(t, 0, "", "audit", "verify", logPath)
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r struct {
+			EventType string         `json:"event_type"`
+			Payload   map[string]any `json:"payload"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.EventType != "registry_change" || r.Payload["agent_id"] != dave || r.Payload["by"] != "operator" {
+			t.Fatalf("record %s", line)
+		}
+		if _, hasKey := r.Payload["key_sha256"]; hasKey == (r.Payload["op"] == "revoke") {
+			t.Fatalf("key_sha256 in %s", line)
+		}
+		ops = append(ops, r.Payload["op"].(string))
+	}
+	if strings.Join(ops, ",") != "add,rotate,revoke" {
+		t.Fatalf("ops %v", ops)
+	}
+
+	// A broken log: the add is refused and the registry unchanged.
+	if err := os.WriteFile(logPath, append(data, []byte("{\"junk\":1}\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(w.reg)
+	mustTH(t, 0, "", "keygen", "--out", w.key("erin"))
+	if r := th(t, "", "registry", "add", "--registry", w.reg, "--public-key", w.key("erin")+".pub", "--audit-log", logPath); r.code == 0 {
+		t.Fatalf("registry add with a broken log succeeded: %s", r.stdout)
+	}
+	if after, _ := os.ReadFile(w.reg); string(after) != string(before) {
+		t.Fatal("the registry changed although its change could not be recorded")
+	}
+}

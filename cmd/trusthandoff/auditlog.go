@@ -64,3 +64,18 @@ func (f *auditLogFlags) open() (*audit.FileSink, error) {
 	}
 	return sink, nil
 }
+
+// emitChange appends ev to sink (nothing without a log).
+func emitChange(c *cobra.Command, sink *audit.FileSink, ev audit.Event) error {
+	if sink == nil {
+		return nil
+	}
+	return sink.Emit(c.Context(), ev)
+}
+
+func closeSink(sink *audit.FileSink) {
+	if sink != nil {
+		_ = sink.Close()
+	}
+}
+

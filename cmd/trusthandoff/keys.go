@@ -3,11 +3,13 @@ package main
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trusthandoff/trusthandoff-go/audit"
 	"github.com/trusthandoff/trusthandoff-go/identity"
 	"github.com/trusthandoff/trusthandoff-go/identity/fastverify"
 	"github.com/trusthandoff/trusthandoff-go/registry"
@@ -81,6 +83,7 @@ func readPublicKey(path string) (ed25519.PublicKey, error) {
 }
 
 func registryCmd() *cobra.Command {
+	var auditLog auditLogFlags // of whichever subcommand runs
 	c := &cobra.Command{
 		Use:   "registry",
 		Short: "Manage the agent registry file (agent id -> public keys, roles)",
@@ -122,11 +125,24 @@ exit 2.`,
 				}
 				nb = &t
 			}
-			var id string
-			err = registry.Update(reg, func(r *registry.Registry) error {
-				id, err = r.Add(agentID, pub, roles, nb)
+			sink, err := auditLog.open()
+			if err != nil {
 				return err
+			}
+			defer closeSink(sink)
+			var id string
+			var unrecorded error
+			err = registry.Update(reg, func(r *registry.Registry) error {
+				if id, err = r.Add(agentID, pub, roles, nb); err != nil {
+					return err
+				}
+				// A grant is recorded before the registry file holds it.
+				unrecorded = emitChange(c, sink, audit.RegistryChangeEvent("trusthandoff-cli", audit.RegistryAdd, id, pub, roles, time.Now(), "operator"))
+				return unrecorded
 			})
+			if unrecorded != nil {
+				return unavailable(fmt.Errorf("the audit log did not record the change, so it was not made: %w", unrecorded))
+			}
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -138,6 +154,7 @@ exit 2.`,
 	add.Flags().StringVar(&agentID, "agent-id", "", "agent id (default: derived from the key, as the reference does)")
 	add.Flags().StringVar(&role, "role", "", "role to grant: approver")
 	add.Flags().StringVar(&notBefore, "not-before", "", "RFC 3339 instant from which the key is valid (default: the start of time)")
+	auditLog.register(add, "record the change in this tamper-evident log first (a registry_change event); not recorded, not made")
 
 	var overlap time.Duration
 	var at string
@@ -161,7 +178,23 @@ it: small-order, non-canonical and already registered keys are refused with exit
 			if err != nil {
 				return err
 			}
-			err = registry.Update(reg, func(r *registry.Registry) error { return r.Rotate(agentID, pub, when, overlap) })
+			sink, err := auditLog.open()
+			if err != nil {
+				return err
+			}
+			defer closeSink(sink)
+			var unrecorded error
+			err = registry.Update(reg, func(r *registry.Registry) error {
+				if err := r.Rotate(agentID, pub, when, overlap); err != nil {
+					return err
+				}
+				a, _ := r.Agent(agentID)
+				unrecorded = emitChange(c, sink, audit.RegistryChangeEvent("trusthandoff-cli", audit.RegistryRotate, agentID, pub, a.Roles, when, "operator"))
+				return unrecorded
+			})
+			if unrecorded != nil {
+				return unavailable(fmt.Errorf("the audit log did not record the change, so it was not made: %w", unrecorded))
+			}
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -173,6 +206,7 @@ it: small-order, non-canonical and already registered keys are refused with exit
 	rotate.Flags().StringVar(&pubFile, "public-key", "", "the new SPKI PEM public key file")
 	rotate.Flags().DurationVar(&overlap, "overlap", registry.DefaultOverlap, "how long the old key stays valid (max 300s)")
 	rotate.Flags().StringVar(&at, "at", "", "rotation instant, RFC 3339 (default: now)")
+	auditLog.register(rotate, "record the change in this tamper-evident log first (a registry_change event); not recorded, not made")
 
 	revoke := &cobra.Command{
 		Use:     "revoke --registry REG --agent-id ID",
@@ -187,15 +221,28 @@ it: small-order, non-canonical and already registered keys are refused with exit
 			if err != nil {
 				return err
 			}
+			sink, err := auditLog.open()
+			if err != nil {
+				return err
+			}
+			defer closeSink(sink)
 			if err := registry.Update(reg, func(r *registry.Registry) error { return r.Revoke(agentID, when) }); err != nil {
 				return usageErr("%v", err)
 			}
-			return printJSON(c, map[string]any{"agent_id": agentID, "revoked_at": when.UTC()})
+			if err := printJSON(c, map[string]any{"agent_id": agentID, "revoked_at": when.UTC()}); err != nil {
+				return err
+			}
+			// A revocation is never held up by the log: it is in force, then recorded.
+			if err := emitChange(c, sink, audit.RegistryChangeEvent("trusthandoff-cli", audit.RegistryRevoke, agentID, nil, nil, when, "operator")); err != nil {
+				return unavailable(fmt.Errorf("revoked, but the audit log did not record it: %w", err))
+			}
+			return nil
 		},
 	}
 	revoke.Flags().StringVar(&reg, "registry", "", "registry file")
 	revoke.Flags().StringVar(&agentID, "agent-id", "", "agent to revoke")
 	revoke.Flags().StringVar(&at, "at", "", "revocation instant, RFC 3339 (default: now)")
+	auditLog.register(revoke, "then record the revocation in this tamper-evident log (a registry_change event)")
 
 	list := &cobra.Command{
 		Use:     "list --registry REG",
