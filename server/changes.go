@@ -52,4 +52,3 @@ func approvalEvent(a *approval.Approval, held bool, c caller, s *Server) audit.E
 		Decision: a.Decision, ExpiresAt: a.ExpiresAt.Time(),
 	}, held, s.now(), c.by())
 }
-

@@ -78,4 +78,3 @@ func closeSink(sink *audit.FileSink) {
 		_ = sink.Close()
 	}
 }
-
