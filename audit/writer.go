@@ -53,6 +53,10 @@ func (s *WriterSink) Emit(ctx context.Context, ev Event) error {
 	return nil
 }
 
+// Ready returns the sticky error (nil while writes succeed), so that a readiness probe
+// reports a broken stream.
+func (s *WriterSink) Ready(context.Context) error { return s.Err() }
+
 // Err returns the sticky error after a failed write, or nil.
 func (s *WriterSink) Err() error {
 	s.mu.Lock()

@@ -88,6 +88,9 @@ func TestWriterSinkFailureIsSticky(t *testing.T) {
 		t.Run(fmt.Sprintf("short=%v", short), func(t *testing.T) {
 			w := &failWriter{ok: 300, short: short} // one 202-byte line fits, the second does not
 			s := NewWriterSink(w)
+			if err := s.Ready(context.Background()); err != nil {
+				t.Fatalf("Ready before any write: %v", err)
+			}
 			ev := Event{EventID: "e", EventType: PacketRejected, Payload: map[string]any{"pad": strings.Repeat("p", 40)}}
 			var err error
 			emitted := 0
@@ -110,8 +113,8 @@ func TestWriterSinkFailureIsSticky(t *testing.T) {
 			if w.calls != calls {
 				t.Fatal("wrote after a failed write")
 			}
-			if s.Err() != err {
-				t.Fatalf("Err() = %v", s.Err())
+			if s.Err() != err || s.Ready(context.Background()) != err {
+				t.Fatalf("Err() = %v, Ready() = %v", s.Err(), s.Ready(context.Background()))
 			}
 			if emitted != 1 {
 				t.Fatalf("emitted %d before the failure, want 1", emitted)

@@ -52,6 +52,7 @@ type serveFlags struct {
 	auditNATS, auditNATSStream string
 	auditNATSSubject           string
 	auditNATSTimeout           time.Duration
+	auditStdout                bool
 }
 
 // serveEnvPrefix starts the environment variable of every serve flag: --agent-tokens is
@@ -94,6 +95,11 @@ verifications answer 503 (never ACCEPT) and /readyz answers 503; the node recove
 itself when NATS is back. Give every node of a cluster the same stream and run one
 'trusthandoff audit collect --nats URL --out LOG' to build the cluster's one hash-chained
 log from it (events deduplicated by event id, in stream order).
+
+--audit-stdout writes every event as one JSON line to stdout instead, after the
+{"listen": ADDRESS} line, for a log shipper that keeps its own record (no hash chain).
+A decision is answered only after its line was written; once a write fails, verifications
+answer 503 and /readyz answers 503.
 
 Every flag may also come from the environment (TRUSTHANDOFF_ + the flag name in upper
 case with - as _, e.g. TRUSTHANDOFF_AGENT_TOKENS) or from --config FILE (a YAML or JSON
@@ -140,6 +146,7 @@ every node re-reads when it changes (share it between nodes).`,
 	fl.StringVar(&f.auditNATS, "audit-nats", "", "send every decision's audit event to NATS JetStream at this URL (nats://[user:password@]host:port, comma-separated); instead of --audit-log")
 	fl.StringVar(&f.auditNATSStream, "audit-nats-stream", natsink.DefaultStream, "with --audit-nats: the JetStream stream (created with file storage when missing)")
 	fl.StringVar(&f.auditNATSSubject, "audit-nats-subject", natsink.DefaultSubject, "with --audit-nats: the subject events are published on (the stream must capture it)")
+	fl.BoolVar(&f.auditStdout, "audit-stdout", false, "write every decision's audit event as a JSON line to stdout (after the listen line); instead of --audit-log and --audit-nats")
 	fl.DurationVar(&f.auditNATSTimeout, "audit-nats-timeout", natsink.DefaultAckTimeout, "with --audit-nats: longest wait for JetStream to acknowledge one event")
 	return c
 }
@@ -279,6 +286,9 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 	if f.auditNATS != "" && p.auditLog != "" {
 		return usageErr("%v", errNATSAndLog)
 	}
+	if f.auditStdout && (f.auditNATS != "" || p.auditLog != "") {
+		return usageErr("--audit-stdout, --audit-log and --audit-nats are destinations for the same events: give one")
+	}
 	if f.auditNATS != "" && f.auditNATSTimeout <= 0 {
 		return usageErr("--audit-nats-timeout must be positive")
 	}
@@ -317,6 +327,9 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 			return err
 		}
 		sink, closeAudit = ns, closeNATS
+	}
+	if f.auditStdout {
+		sink = audit.NewWriterSink(c.OutOrStdout())
 	}
 	srv, err := server.New(server.Config{
 		Registry: reg, RegistryPath: p.registry, VerifierFactory: fastverify.New, Store: store, VerifyOptions: opts,

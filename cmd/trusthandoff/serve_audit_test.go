@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -147,5 +148,57 @@ func TestServeAuditUsageErrors(t *testing.T) {
 				t.Fatalf("stderr quotes the URL's password: %s", r.stderr)
 			}
 		})
+	}
+}
+
+// TestServeAuditStdout: with --audit-stdout every decision's events follow the listen line
+// on stdout, one JSON object per line in the reference's shape.
+func TestServeAuditStdout(t *testing.T) {
+	w := newWorld(t)
+	tokens := filepath.Join(w.dir, "tokens.json")
+	bob := mustTH(t, 0, "", "token", "add", "--tokens", tokens, "--agent-id", w.ids["bob"]).json(t)["token"].(string)
+	s := startServe(t, nil, "--registry", w.reg, "--state", w.state, "--agent-tokens", tokens, "--audit-stdout")
+	env := mustTH(t, 0, "", "sign", "--key", w.key("alice"), "--to", w.ids["bob"], "--intent", "summarize", "--actions", "read_tickets").stdout
+	if code, d := s.post(t, "/v1/verify", bob, []byte(env)); code != 200 || d["decision"] != "ACCEPT" {
+		t.Fatalf("verify: %d %v", code, d)
+	}
+	if code, d := s.post(t, "/v1/verify", bob, []byte(env)); code != 200 || d["reason"] != "replay_detected" {
+		t.Fatalf("replay: %d %v", code, d)
+	}
+	// The answers came after the lines were written; the pipe may still hold them.
+	var types []string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		types = types[:0]
+		for _, line := range strings.Split(strings.TrimSpace(s.stdout.String()), "\n") {
+			var ev map[string]any
+			if line == "" {
+				continue
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("stdout line %q: %v", line, err)
+			}
+			for _, k := range []string{"event_id", "event_type", "timestamp", "producer_id", "correlation_id", "idempotency_key", "payload"} {
+				if _, ok := ev[k]; !ok {
+					t.Fatalf("stdout line %q lacks %s", line, k)
+				}
+			}
+			types = append(types, ev["event_type"].(string))
+		}
+		if len(types) >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Join(types, ",") != "packet_accepted,packet_rejected,replay_detected" {
+		t.Fatalf("events on stdout: %v", types)
+	}
+	if code, _ := s.get(t, "/readyz", ""); code != 200 {
+		t.Fatalf("readyz: %d", code)
+	}
+	s.stop(t)
+
+	r := th(t, "", "serve", "--registry", w.reg, "--state", w.state, "--open-verify", "--audit-stdout", "--audit-log", filepath.Join(w.dir, "a.jsonl"))
+	if r.code != 2 || !strings.Contains(r.stderr, "give one") {
+		t.Fatalf("two sinks: %d %s", r.code, r.stderr)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +21,26 @@ type sidecar struct {
 	cmd    *exec.Cmd
 	url    string
 	stderr *bytes.Buffer
+	stdout *syncBuffer // what followed the listen line
 	done   chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // startServe runs the built binary's serve command on a free loopback port and waits for
@@ -38,15 +58,15 @@ func startServe(t *testing.T, env []string, args ...string) *sidecar {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &sidecar{cmd: cmd, stderr: &errb, done: make(chan error, 1)}
+	s := &sidecar{cmd: cmd, stderr: &errb, stdout: &syncBuffer{}, done: make(chan error, 1)}
 	lines := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			lines <- sc.Text()
+		br := bufio.NewReader(out)
+		if line, err := br.ReadString('\n'); err == nil {
+			lines <- strings.TrimSuffix(line, "\n")
 		}
 		close(lines)
-		_, _ = io.Copy(io.Discard, out)
+		_, _ = io.Copy(s.stdout, br)
 	}()
 	go func() { s.done <- cmd.Wait() }()
 	t.Cleanup(func() {
