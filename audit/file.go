@@ -269,7 +269,7 @@ func (s *FileSink) Emit(ctx context.Context, ev Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	body, err := encodeJSON(Bound(ev))
+	body, err := encodeEvent(boundEvent(ev))
 	if err != nil {
 		return fmt.Errorf("audit: event cannot be encoded: %w", err)
 	}
