@@ -53,7 +53,8 @@ const maxReadLine = 16 << 20
 // OS-level lock on the file, first reads the records other processes appended since (and
 // checks that they chain on), then writes and fsyncs; Emit returns only after its record
 // is synced. Events emitted concurrently are group-committed: one write and one fsync
-// cover every record waiting at that moment. Any number of processes may append to one
+// cover every record waiting when a commit starts; a record emitted during a commit goes
+// into the next. Any number of processes may append to one
 // log this way; the records interleave, the chain stays intact.
 type FileSink struct {
 	queueMu    sync.Mutex
