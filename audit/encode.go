@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -188,7 +187,7 @@ func sortedKeys[V any](m map[string]V) *[]string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, strings.Compare)
+	slices.Sort(keys) // byte order, as encoding/json sorts (strings.Compare)
 	*p = keys
 	return p
 }
