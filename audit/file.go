@@ -76,6 +76,7 @@ type FileSink struct {
 	segs     int                    // sealed segments read (the active file is segment segs+1 once sealed)
 	crashAt  func(step string) bool // tests: simulate a crash after a rotation step
 	buf      []byte                 // the commit's buffer, kept for the next
+	commits  int                    // commits that wrote records (tests)
 
 	// Checkpoints (see checkpoint.go); nil signer: none are written.
 	signer   note.Signer
@@ -398,6 +399,7 @@ func (s *FileSink) commit(batch []*pending) error {
 	if cap(buf) <= 1<<20 {
 		s.buf = buf[:0]
 	}
+	s.commits++
 	s.off += int64(len(buf))
 	s.seq, s.prev = seq, prev
 	s.tree = tree
