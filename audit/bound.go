@@ -65,6 +65,87 @@ func Bound(ev Event) Event {
 	return out
 }
 
+// boundEvent is Bound for the sinks of this package, which do not retain the event: an
+// event already within the bounds (the usual case) is returned as it is, payload shared,
+// without a copy or an allocation.
+func boundEvent(ev Event) Event {
+	if stringFits(ev.EventID) && stringFits(ev.EventType) && stringFits(ev.ProducerID) &&
+		stringFits(ev.CorrelationID) && stringFits(ev.IdempotencyKey) {
+		if ev.Payload == nil {
+			return ev
+		}
+		if n, ok := fits(ev.Payload, 0); ok && n <= MaxValues {
+			return ev
+		}
+	}
+	return Bound(ev)
+}
+
+func stringFits(s string) bool { return len(s) <= MaxStringBytes && utf8.ValidString(s) }
+
+// fits reports whether boundValue(v, depth, budget) would return v as it is (or a value
+// of the same JSON encoding) for any budget of at least n, the number of values v holds.
+// Within the other bounds a value is kept whole exactly when the budget covers all of its
+// values: each entry gets the budget left after those before it, minus one for each after.
+func fits(v any, depth int) (n int, ok bool) {
+	switch x := v.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return 1, true
+	case string:
+		return 1, stringFits(x)
+	case float64:
+		return 1, !math.IsNaN(x) && !math.IsInf(x, 0)
+	case []string:
+		if x == nil || depth >= MaxDepth || len(x) > MaxItems {
+			return 0, false // bounded, a nil list becomes []
+		}
+		for _, s := range x {
+			if !stringFits(s) {
+				return 0, false
+			}
+		}
+		return 1 + len(x), true
+	case []any:
+		if x == nil || depth >= MaxDepth || len(x) > MaxItems {
+			return 0, false
+		}
+		n = 1
+		for _, e := range x {
+			m, ok := fits(e, depth+1)
+			if !ok {
+				return 0, false
+			}
+			n += m
+		}
+		return n, n <= MaxValues
+	case map[string]any:
+		if x == nil || depth >= MaxDepth || len(x) > MaxItems {
+			return 0, false // bounded, a nil object becomes {}
+		}
+		n = 1
+		for k, e := range x {
+			m, ok := fits(e, depth+1)
+			if !ok || !stringFits(k) {
+				return 0, false
+			}
+			n += m
+		}
+		return n, n <= MaxValues
+	case map[string]string:
+		if x == nil || depth >= MaxDepth || len(x) > MaxItems {
+			return 0, false
+		}
+		for k, s := range x {
+			if !stringFits(k) || !stringFits(s) {
+				return 0, false
+			}
+		}
+		return 1 + len(x), true
+	}
+	// json.Number, float32, time.Time and other types are stored converted.
+	return 0, false
+}
+
 // boundString returns s, or its bounded form when s is too long or not valid UTF-8.
 func boundString(s string) string {
 	if len(s) <= MaxStringBytes && utf8.ValidString(s) {
@@ -85,7 +166,7 @@ func boundString(s string) string {
 
 // marker sums up an elided value v by its JSON encoding's sha256.
 func marker(what string, v any) string {
-	b, err := encodeJSON(v)
+	b, err := encodeAny(v)
 	if err != nil {
 		return "...[" + what + " (unencodable)]"
 	}

@@ -92,7 +92,7 @@ func (discard) Emit(context.Context, Event) error { return nil }
 // MarshalLine returns ev, bounded (see Bound), as one JSON line, as the file log writes it
 // (without its seq and prev_hash).
 func MarshalLine(ev Event) ([]byte, error) {
-	b, err := encodeJSON(Bound(ev))
+	b, err := encodeEvent(boundEvent(ev))
 	if err != nil {
 		return nil, err
 	}

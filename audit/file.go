@@ -53,12 +53,14 @@ const maxReadLine = 16 << 20
 // OS-level lock on the file, first reads the records other processes appended since (and
 // checks that they chain on), then writes and fsyncs; Emit returns only after its record
 // is synced. Events emitted concurrently are group-committed: one write and one fsync
-// cover every record waiting at that moment. Any number of processes may append to one
+// cover every record waiting when a commit starts; a record emitted during a commit goes
+// into the next. Any number of processes may append to one
 // log this way; the records interleave, the chain stays intact.
 type FileSink struct {
-	queueMu sync.Mutex
-	queue   []*pending
-	leader  bool // a goroutine is committing batches
+	queueMu    sync.Mutex
+	queue      []*pending // records waiting for the next commit
+	spare      []*pending // the last batch's slice, for reuse
+	committing bool       // the committer goroutine is running
 
 	ioMu     sync.Mutex // held while committing and by Close; guards the fields below
 	f        *os.File
@@ -73,6 +75,8 @@ type FileSink struct {
 	rotate   int64                  // WithRotateBytes; 0: never
 	segs     int                    // sealed segments read (the active file is segment segs+1 once sealed)
 	crashAt  func(step string) bool // tests: simulate a crash after a rotation step
+	buf      []byte                 // the commit's buffer, kept for the next
+	commits  int                    // commits that wrote records (tests)
 
 	// Checkpoints (see checkpoint.go); nil signer: none are written.
 	signer   note.Signer
@@ -269,35 +273,57 @@ func (s *FileSink) Emit(ctx context.Context, ev Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	body, err := encodeJSON(Bound(ev))
-	if err != nil {
-		return fmt.Errorf("audit: event cannot be encoded: %w", err)
+	p := pendingPool.Get().(*pending)
+	var ok bool
+	if p.body, ok = appendEvent(p.body[:0], boundEvent(ev)); !ok {
+		body, err := encodeJSON(boundEvent(ev))
+		if err != nil {
+			pendingPool.Put(p)
+			return fmt.Errorf("audit: event cannot be encoded: %w", err)
+		}
+		p.body = append(p.body[:0], body...)
 	}
-	if len(body) > MaxLineBytes-200 { // unreachable by the bounds; kept as a last guard
-		return fmt.Errorf("audit: event encodes to %d bytes", len(body))
+	if len(p.body) > MaxLineBytes-200 { // unreachable by the bounds; kept as a last guard
+		n := len(p.body)
+		pendingPool.Put(p)
+		return fmt.Errorf("audit: event encodes to %d bytes", n)
 	}
-	p := &pending{body: body, done: make(chan error, 1)}
 	s.queueMu.Lock()
 	s.queue = append(s.queue, p)
-	if s.leader {
-		s.queueMu.Unlock()
-		return <-p.done
+	if !s.committing {
+		// The committer runs in its own goroutine, so that no caller waits for commits
+		// other than the one carrying its record.
+		s.committing = true
+		go s.commitAll()
 	}
-	// Lead: commit batches until nobody is waiting.
-	s.leader = true
+	s.queueMu.Unlock()
+	err := <-p.done
+	if cap(p.body) <= 64<<10 {
+		pendingPool.Put(p)
+	}
+	return err
+}
+
+var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
+
+// commitAll commits batches until nobody is waiting: each commit takes every record
+// queued when it starts; records queued meanwhile go into the next.
+func (s *FileSink) commitAll() {
+	s.queueMu.Lock()
 	for len(s.queue) > 0 {
 		batch := s.queue
-		s.queue = nil
+		s.queue = s.spare[:0]
 		s.queueMu.Unlock()
 		err := s.commit(batch)
 		for _, q := range batch {
 			q.done <- err
 		}
+		clear(batch)
 		s.queueMu.Lock()
+		s.spare = batch[:0]
 	}
-	s.leader = false
+	s.committing = false
 	s.queueMu.Unlock()
-	return <-p.done
 }
 
 // commit appends batch as consecutive records with one write and one fsync.
@@ -324,7 +350,7 @@ func (s *FileSink) commit(batch []*pending) error {
 			return err
 		}
 	}
-	var buf []byte
+	buf := s.buf
 	var seq uint64
 	var prev string
 	var tree compactRange
@@ -333,14 +359,20 @@ func (s *FileSink) commit(batch []*pending) error {
 		seq, prev = s.seq, s.prev
 		tree = s.tree
 		tree.hashes = slices.Clone(tree.hashes)
+		var prevHex [2 * sha256.Size]byte
+		last := []byte(prev)
 		for _, p := range batch {
 			seq++
 			start := len(buf)
-			buf = appendRecord(buf, p.body, seq, prev)
+			buf = appendRecordBytes(buf, p.body, seq, last)
 			sum := sha256.Sum256(buf[start:])
-			prev = hex.EncodeToString(sum[:])
+			hex.Encode(prevHex[:], sum[:])
+			last = prevHex[:]
 			tree.append(LeafHash(buf[start:]))
 			buf = append(buf, '\n')
+		}
+		if len(batch) > 0 {
+			prev = string(last)
 		}
 		if s.rotate == 0 || s.off == 0 || s.off+int64(len(buf)) <= s.rotate || rotations >= 10 {
 			break
@@ -364,6 +396,10 @@ func (s *FileSink) commit(batch []*pending) error {
 		s.err = fmt.Errorf("%w: sync: %w", ErrUnavailable, err)
 		return s.err
 	}
+	if cap(buf) <= 1<<20 {
+		s.buf = buf[:0]
+	}
+	s.commits++
 	s.off += int64(len(buf))
 	s.seq, s.prev = seq, prev
 	s.tree = tree
@@ -374,6 +410,10 @@ func (s *FileSink) commit(batch []*pending) error {
 // appendRecord appends the record line (without newline) for an event's JSON object: the
 // same bytes as encoding Record{...}, which puts seq and prev_hash last.
 func appendRecord(dst, body []byte, seq uint64, prev string) []byte {
+	return appendRecordBytes(dst, body, seq, []byte(prev))
+}
+
+func appendRecordBytes(dst, body []byte, seq uint64, prev []byte) []byte {
 	dst = append(dst, body[:len(body)-1]...)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)

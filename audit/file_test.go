@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -371,4 +372,48 @@ func TestOpenFailures(t *testing.T) {
 // noWait is OpenFile's defaults with no lock wait.
 func noWait() fileOptions {
 	return fileOptions{keyFile: KeyPath("x"), checkpoints: false, clock: realClock{}}
+}
+
+// TestGroupCommitTakesAllWaiting: records emitted while a commit is in flight wait for it
+// and then all go into the next commit, one write and one fsync.
+func TestGroupCommitTakesAllWaiting(t *testing.T) {
+	s, err := OpenFile(filepath.Join(t.TempDir(), "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	queued := func() int {
+		s.queueMu.Lock()
+		defer s.queueMu.Unlock()
+		return len(s.queue)
+	}
+	s.ioMu.Lock() // the first commit blocks here, as on a slow fsync
+	errs := make(chan error, 4)
+	emit := func(i int) {
+		errs <- s.Emit(context.Background(), Event{EventID: fmt.Sprintf("e%d", i), EventType: PacketAccepted})
+	}
+	go emit(0)
+	for s.queueMu.Lock(); !s.committing || len(s.queue) > 0; s.queueMu.Lock() {
+		s.queueMu.Unlock() // wait until the committer has taken record 0
+		runtime.Gosched()
+	}
+	s.queueMu.Unlock()
+	for i := 1; i <= 3; i++ {
+		go emit(i)
+	}
+	for queued() < 3 {
+		runtime.Gosched()
+	}
+	s.ioMu.Unlock()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.ioMu.Lock()
+	commits, seq := s.commits, s.seq
+	s.ioMu.Unlock()
+	if commits != 2 || seq != 4 {
+		t.Errorf("%d commits for %d records, want 2 for 4", commits, seq)
+	}
 }

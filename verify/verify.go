@@ -943,7 +943,8 @@ const maxEventApprovals = 16
 //   - recipient: the agent the verifier served, when it binds one;
 //   - flags; dry_run: true for a dry run (which consumed no nonce).
 func (v *Verifier) eventPayload(d *Decision) map[string]any {
-	payload := map[string]any{"packet_id": d.PacketID, "decision": d.Decision, "reason": string(d.Reason), "detail": d.Detail}
+	payload := make(map[string]any, 20) // room for every key below, so the map never grows
+	payload["packet_id"], payload["decision"], payload["reason"], payload["detail"] = d.PacketID, d.Decision, string(d.Reason), d.Detail
 	if len(d.Flags) > 0 {
 		payload["flags"] = slices.Clone(d.Flags)
 	}
