@@ -3,6 +3,7 @@ package packet
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -106,17 +107,29 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // are the pipeline's job. The error is a *reason.Error (unsupported_algorithm,
 // malformed_envelope or invalid_signature).
 func (p *Packet) VerifySignature(pub ed25519.PublicKey) (Rule, error) {
-	return p.verifySignature(pub, nil)
+	return p.verifySignature(pub, nil, nil)
 }
 
 // VerifySignatureWith is VerifySignature with the Verifier of pub (for instance the
 // precomputed one a registry binding carries; nil means crypto/ed25519). v must verify
 // for pub: the decisions are then exactly those of VerifySignature(pub).
 func (p *Packet) VerifySignatureWith(pub ed25519.PublicKey, v identity.Verifier) (Rule, error) {
-	return p.verifySignature(pub, v)
+	return p.verifySignature(pub, v, nil)
 }
 
-func (p *Packet) verifySignature(pub ed25519.PublicKey, v identity.Verifier) (Rule, error) {
+// VerifySignatureDigest is VerifySignatureWith that also returns the SHA-256 of the bytes
+// the signature verified (what approvals name the packet by, as approval.Digest computes
+// it), hashed from the bytes just verified instead of encoding them again. The digest is
+// zero when the signature does not verify.
+func (p *Packet) VerifySignatureDigest(pub ed25519.PublicKey, v identity.Verifier) (Rule, [32]byte, error) {
+	var digest [32]byte
+	r, err := p.verifySignature(pub, v, &digest)
+	return r, digest, err
+}
+
+// verifySignature tries both rules; when digest is not nil it receives the SHA-256 of the
+// bytes that verified.
+func (p *Packet) verifySignature(pub ed25519.PublicKey, v identity.Verifier, digest *[32]byte) (Rule, error) {
 	if p.SignatureAlgo != "Ed25519" {
 		return "", reason.New(reason.UnsupportedAlgorithm, fmt.Sprintf("signature_algo %q is not supported (only Ed25519)", p.SignatureAlgo))
 	}
@@ -136,6 +149,9 @@ func (p *Packet) verifySignature(pub ed25519.PublicKey, v identity.Verifier) (Ru
 		}
 		*bp = msg
 		if ok := v != nil && v.Verify(msg, sig) || v == nil && ed25519.Verify(pub, msg, sig); ok {
+			if digest != nil {
+				*digest = sha256.Sum256(msg)
+			}
 			return r, nil
 		}
 	}

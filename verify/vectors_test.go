@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"github.com/trusthandoff/trusthandoff-go/approval"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +104,11 @@ func TestReferenceVectorsWholePipeline(t *testing.T) {
 						}
 					}
 					clock := func() time.Time { return now }
-					v, err := New(reg, replay.NewMemory(replay.MemoryConfig{Now: clock}), WithClock(clock))
+					opts := []Option{WithClock(clock)}
+					if precomputed { // and the digests hashed from the verified bytes
+						opts = append(opts, WithPacketDigests())
+					}
+					v, err := New(reg, replay.NewMemory(replay.MemoryConfig{Now: clock}), opts...)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -133,6 +138,13 @@ func TestReferenceVectorsWholePipeline(t *testing.T) {
 					}
 					if d.Rule != folder.rule {
 						t.Errorf("verified under rule %s, want %s", d.Rule, folder.rule)
+					}
+					dg, err := approval.Digest(d.Envelope.Packet, d.Rule)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if precomputed && d.Digest != dg || !precomputed && d.Digest != ([32]byte{}) && d.Digest != dg {
+						t.Errorf("Digest %x, want %x (WithPacketDigests %v)", d.Digest, dg, precomputed)
 					}
 					// The same bytes again are a replay: the accepted packet spent its nonce.
 					if d2 := v.Verify(context.Background(), wire); d2.Reason != reason.ReplayDetected {

@@ -62,7 +62,10 @@ type Decision struct {
 	// The verified handoff, set when the envelope parsed (and the chain when it verified).
 	Envelope *packet.Envelope         `json:"-"`
 	Chain    []*capability.Capability `json:"-"`
-	Digest   [32]byte                 `json:"-"` // sha256 of the packet's signed bytes
+	// Digest is the SHA-256 of the packet's signed bytes (what approvals name), set once
+	// the signature verified when approvals are involved, an audit sink is set, or the
+	// Verifier was built WithPacketDigests; zero otherwise.
+	Digest [32]byte `json:"-"`
 	Err      error                    `json:"-"` // the failure, for errors.Is/As
 	AuditErr error                    `json:"-"` // the audit sink's failure, if any
 
@@ -152,6 +155,7 @@ type Verifier struct {
 	hooks      []PolicyHook
 	now        func() time.Time
 	producer   string
+	digests    bool // every verified signature yields Decision.Digest
 }
 
 // DenyStore remembers signed denies (a revocation.Store is one): a packet a human denied
@@ -361,6 +365,11 @@ func WithPolicy(h PolicyHook) Option {
 	return func(v *Verifier) error { v.hooks = append(v.hooks, h); return nil }
 }
 
+// WithPacketDigests makes every decision whose packet signature verified carry its Digest
+// (a server that answers with the digest, say). It is hashed from the bytes the signature
+// check already encoded, so it costs one SHA-256 of the signed bytes.
+func WithPacketDigests() Option { return func(v *Verifier) error { v.digests = true; return nil } }
+
 // WithClock sets the clock (tests, and the CLI's --at).
 func WithClock(now func() time.Time) Option {
 	return func(v *Verifier) error {
@@ -472,18 +481,18 @@ func (v *Verifier) verify(ctx context.Context, data []byte, now time.Time, r *Re
 	if r.Recipient != "" && p.ToAgent != r.Recipient {
 		return reason.New(reason.WrongRecipient, fmt.Sprintf("the packet is addressed to %s, not to %s", p.ToAgent, r.Recipient))
 	}
-	// 3. signature, under either packet rule
-	rule, err := p.VerifySignatureWith(bind.PublicKey, bind.Verifier)
+	// 3. signature, under either packet rule. The digest names the packet in approvals and
+	// in audit events; only verifiers that use it pay for it (one hash of the bytes verified).
+	var rule packet.Rule
+	if v.digests || v.sink != audit.Discard() || len(env.Approvals) > 0 || v.NeedsApproval(p) {
+		rule, d.Digest, err = p.VerifySignatureDigest(bind.PublicKey, bind.Verifier)
+	} else {
+		rule, err = p.VerifySignatureWith(bind.PublicKey, bind.Verifier)
+	}
 	if err != nil {
 		return err
 	}
 	d.Rule = rule
-	// The digest names the packet in approvals; only handoffs that involve approvals pay for it.
-	if len(env.Approvals) > 0 || v.NeedsApproval(p) {
-		if d.Digest, err = approval.Digest(p, rule); err != nil {
-			return reason.Wrap(reason.MalformedEnvelope, "packet digest", err)
-		}
-	}
 	// 4. time window and TTL policy
 	if err := packet.ValidateTime(p, now, &v.time); err != nil {
 		return err
