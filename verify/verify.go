@@ -65,9 +65,9 @@ type Decision struct {
 	// Digest is the SHA-256 of the packet's signed bytes (what approvals name), set once
 	// the signature verified when approvals are involved, an audit sink is set, or the
 	// Verifier was built WithPacketDigests; zero otherwise.
-	Digest [32]byte `json:"-"`
-	Err      error                    `json:"-"` // the failure, for errors.Is/As
-	AuditErr error                    `json:"-"` // the audit sink's failure, if any
+	Digest   [32]byte `json:"-"`
+	Err      error    `json:"-"` // the failure, for errors.Is/As
+	AuditErr error    `json:"-"` // the audit sink's failure, if any
 
 	// For the audit event: how a human's deny rejected the packet, and whom the verifier
 	// served.
