@@ -73,7 +73,7 @@ func (g *valueGen) value(depth int) any {
 	case 6:
 		return float64(int8(g.byte())) / float64(1+int(g.byte()))
 	case 7:
-		return []float64{1e21, 1e-7, 1e20, 5e-324, math.MaxFloat64, -0.0, math.Copysign(0, -1), 1e-6, 123456789e-20}[int(g.byte())%9]
+		return []float64{1e21, 1e-7, 1e20, 5e-324, math.MaxFloat64, 0.0, math.Copysign(0, -1), 1e-6, 123456789e-20}[int(g.byte())%9]
 	case 8:
 		return float32(math.Float32frombits(uint32(g.uint64())))
 	case 9:
