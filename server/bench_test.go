@@ -38,7 +38,7 @@ func BenchmarkVerifyHandler(b *testing.B) {
 		}
 	})
 	reg, tokens := w.cfg.Registry, w.cfg.Tokens
-	const n = 1 << 14
+	const n = 1 << 12
 	envs, err := loadtest.Envelopes(w.alice.s, w.bob.id, "summarize tickets", n, packet.WithActions("read_tickets"))
 	if err != nil {
 		b.Fatal(err)

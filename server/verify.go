@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -47,7 +48,10 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c caller) 
 	if c.admin {
 		return errf(403, CodeForbidden, "verify with an agent token (the admin token binds no recipient)")
 	}
-	q := r.URL.Query()
+	var q url.Values // nil when there is no query: most verifications have none
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	dry, aerr := parseBool("dry_run", q.Get("dry_run"))
 	if aerr != nil {
 		return aerr
