@@ -58,10 +58,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"encoding the response failed"}}`)
 	}
+	writeJSONBytes(w, status, append(b, '\n'))
+}
+
+// Header values of every JSON answer, shared (a header map's values are read, never
+// changed, by net/http).
+var (
+	jsonType = []string{"application/json"}
+	nosniff  = []string{"nosniff"}
+	noStore  = []string{"no-store"}
+)
+
+// writeJSONBytes writes a JSON answer body (ending with a newline).
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonType
+	h["X-Content-Type-Options"] = nosniff
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }

@@ -2,12 +2,14 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trusthandoff/trusthandoff-go/reason"
 	"github.com/trusthandoff/trusthandoff-go/verify"
 )
 
@@ -20,6 +22,10 @@ type metrics struct {
 	latency     prometheus.Histogram
 	storeErrors prometheus.Counter
 	propagation prometheus.Histogram
+	// accepts is the decisions child of ACCEPT/ok, resolved at the first ACCEPT (not at
+	// start: the series appears when it has counted something), so that the hot path
+	// skips the label lookup.
+	accepts atomic.Pointer[prometheus.Counter]
 }
 
 func newMetrics() *metrics {
@@ -54,8 +60,18 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) observe(d *verify.Decision, took time.Duration) {
-	m.decisions.WithLabelValues(d.Decision, string(d.Reason)).Inc()
 	m.latency.Observe(took.Seconds())
+	if d.Decision != verify.Accept || d.Reason != reason.OK {
+		m.decisions.WithLabelValues(d.Decision, string(d.Reason)).Inc()
+		return
+	}
+	c := m.accepts.Load()
+	if c == nil {
+		cc := m.decisions.WithLabelValues(verify.Accept, string(reason.OK))
+		c = &cc
+		m.accepts.Store(c)
+	}
+	(*c).Inc()
 }
 
 func (m *metrics) handler() http.Handler {

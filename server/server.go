@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -192,7 +194,8 @@ func (s *Server) Close() error {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	rec := recorders.Get().(*statusRecorder)
+	rec.ResponseWriter, rec.status = w, 200
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -203,11 +206,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(rec, errf(500, CodeInternal, "internal error"))
 			}
 		}
-		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+		// Built only when it will be written: the sidecar usually logs at warn or above.
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("remote", r.RemoteAddr))
+		}
+		*rec = statusRecorder{}
+		recorders.Put(rec)
 	}()
 	s.mux.ServeHTTP(rec, r)
 }
+
+// recorders recycles the statusRecorder of every request.
+var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
 
 type statusRecorder struct {
 	http.ResponseWriter
@@ -300,15 +313,26 @@ func (s *Server) authorize(c caller, lvl access) *apiError {
 // readBody reads a JSON request body: Content-Type application/json, at most maxBody
 // bytes.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	return s.appendBody(nil, w, r)
+}
+
+// appendBody is readBody appending to dst (a pooled buffer): one read into a buffer sized
+// by Content-Length when the client sent it, no doubling copies.
+func (s *Server) appendBody(dst []byte, w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/json" {
-		return nil, errf(415, CodeUnsupportedMedia, "the body must be Content-Type application/json")
+	if ct != "application/json" { // the usual header needs no parsing
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return nil, errf(415, CodeUnsupportedMedia, "the body must be Content-Type application/json")
+		}
 	}
 	if r.ContentLength > int64(s.maxBody) {
 		return nil, errf(413, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", s.maxBody))
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.maxBody)))
+	if r.ContentLength > 0 {
+		dst = slices.Grow(dst, int(r.ContentLength)+1) // +1: room to see EOF without growing
+	}
+	data, err := readAll(dst, http.MaxBytesReader(w, r.Body, int64(s.maxBody)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -319,5 +343,22 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	return data, nil
 }
 
+// readAll is io.ReadAll appending to dst.
+func readAll(dst []byte, rd io.Reader) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := rd.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
 // digestKey names a packet digest in maps and stores (hex, as approvals spell it).
-func digestKey(d [32]byte) string { return fmt.Sprintf("%x", d[:]) }
+func digestKey(d [32]byte) string { return hex.EncodeToString(d[:]) }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -47,7 +48,10 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c caller) 
 	if c.admin {
 		return errf(403, CodeForbidden, "verify with an agent token (the admin token binds no recipient)")
 	}
-	q := r.URL.Query()
+	var q url.Values // nil when there is no query: most verifications have none
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	dry, aerr := parseBool("dry_run", q.Get("dry_run"))
 	if aerr != nil {
 		return aerr
@@ -60,7 +64,13 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, c caller) 
 		}
 		wait = min(d, s.cfg.MaxWait)
 	}
-	data, aerr := s.readBody(w, r)
+	// The body lives in a pooled buffer until the answer is written: the decision's
+	// envelope points into it, and nothing keeps the envelope past this request (a held
+	// handoff is stored re-encoded).
+	bp := bodyBufs.Get().(*[]byte)
+	defer putBuf(&bodyBufs, bp)
+	data, aerr := s.appendBody((*bp)[:0], w, r)
+	*bp = data
 	if aerr != nil {
 		return aerr
 	}
@@ -98,8 +108,75 @@ func (s *Server) writeDecision(w http.ResponseWriter, d *verify.Decision) *apiEr
 	if d.Accepted() && !d.DryRun && out.PacketDigest != nil {
 		s.remember(d, *out.PacketDigest)
 	}
-	writeJSON(w, 200, out)
+	bp := answerBufs.Get().(*[]byte)
+	defer putBuf(&answerBufs, bp)
+	*bp = out.appendJSON((*bp)[:0])
+	writeJSONBytes(w, 200, *bp)
 	return nil
+}
+
+// bodyBufs and answerBufs hold the request bodies and answers of POST /v1/verify.
+var (
+	bodyBufs   = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+	answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+)
+
+// putBuf returns a buffer to its pool, dropping huge ones.
+func putBuf(p *sync.Pool, bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		p.Put(bp)
+	}
+}
+
+// appendJSON appends the answer's JSON, byte for byte what json.Marshal writes (the field
+// order of Decision), plus a newline, without reflection.
+func (d *Decision) appendJSON(b []byte) []byte {
+	b = append(b, `{"decision":`...)
+	b = appendJSONString(b, d.Decision)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, string(d.Reason))
+	b = append(b, `,"packet_id":`...)
+	b = appendJSONString(b, d.PacketID)
+	b = append(b, `,"detail":`...)
+	b = appendJSONString(b, d.Detail)
+	b = append(b, `,"flags":`...)
+	if d.Flags == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, f := range d.Flags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, f)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"signing_rule":`...)
+	b = appendJSONString(b, d.SigningRule)
+	b = append(b, `,"dry_run":`...)
+	b = strconv.AppendBool(b, d.DryRun)
+	b = append(b, `,"packet_digest":`...)
+	if d.PacketDigest == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, *d.PacketDigest)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as encoding/json writes it: printable ASCII other than the
+// characters it escapes is copied, anything else goes through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func toDecision(d *verify.Decision) Decision {

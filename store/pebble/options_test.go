@@ -6,6 +6,7 @@ import "testing"
 // unrevoked agent) does not read them.
 func TestOptionsFilterEveryLevel(t *testing.T) {
 	o := options(nil)
+	defer o.Cache.Unref()
 	if len(o.Levels) == 0 {
 		t.Fatal("no level options")
 	}

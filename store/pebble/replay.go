@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	pdb "github.com/cockroachdb/pebble"
@@ -18,6 +19,16 @@ type recordReq struct {
 	exp  int64
 	now  int64
 	resp chan recordResp // buffered: the committer never blocks on it
+}
+
+// recordReqs recycles requests (and their answer channels). A request goes back only
+// once its answer was received, or when it never reached the committer; one abandoned
+// by a cancelled caller is left to the garbage collector.
+var recordReqs = sync.Pool{New: func() any { return &recordReq{resp: make(chan recordResp, 1)} }}
+
+func (r *recordReq) recycle() {
+	r.ctx = nil
+	recordReqs.Put(r)
 }
 
 type recordResp struct {
@@ -35,22 +46,21 @@ func (s *Store) Record(ctx context.Context, key []byte, expiresAt time.Time) (bo
 	if err := replay.CheckKey(key); err != nil {
 		return false, err
 	}
-	r := &recordReq{
-		ctx:  ctx,
-		key:  append([]byte(nil), key...),
-		exp:  replay.UnixNano(expiresAt),
-		now:  replay.UnixNano(s.cfg.Now()),
-		resp: make(chan recordResp, 1),
-	}
+	r := recordReqs.Get().(*recordReq)
+	r.ctx, r.key = ctx, append(r.key[:0], key...)
+	r.exp, r.now = replay.UnixNano(expiresAt), replay.UnixNano(s.cfg.Now())
 	select {
 	case s.reqs <- r:
 	case <-s.quit:
+		r.recycle()
 		return false, fmt.Errorf("%w: %w", replay.ErrUnavailable, ErrClosed)
 	case <-ctx.Done():
+		r.recycle()
 		return false, fmt.Errorf("%w: %w", replay.ErrUnavailable, ctx.Err())
 	}
 	select {
 	case resp := <-r.resp:
+		r.recycle() // answered: the committer and the syncer are done with it
 		return resp.fresh, resp.err
 	case <-s.done:
 		select { // the committer may have answered just before exiting
