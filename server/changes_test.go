@@ -164,3 +164,23 @@ func TestChangesAreRecorded(t *testing.T) {
 		t.Fatalf("%d registry_change events recorded while the sink failed", n-before)
 	}
 }
+
+// TestUnrecordedDecisions: with the audit sink failing an acceptance is refused (503) and
+// a rejection is answered, counted in trusthandoff_audit_unrecorded_total.
+func TestUnrecordedDecisions(t *testing.T) {
+	sink := &switchSink{}
+	w := newWorld(t, func(c *server.Config) { c.Audit = sink })
+	env := w.sign(t, w.alice, w.bob)
+	sink.fail.Store(true)
+	wantError(t, w.post(t, "/v1/verify", w.bob.token, env), 503, server.CodeUnavailable)
+	wantDecision(t, w.post(t, "/v1/verify", w.bob.token, env), "REJECT", "replay_detected") // the nonce was spent
+	wantDecision(t, w.post(t, "/v1/verify", w.carol.token, env), "REJECT", "wrong_recipient")
+	m := string(w.get(t, "/metrics", "").body)
+	if !strings.Contains(m, "trusthandoff_audit_unrecorded_total 2\n") {
+		t.Fatalf("metrics lack 2 unrecorded rejections:\n%s", m)
+	}
+	sink.fail.Store(false)
+	if n := len(sink.types()); n != 0 {
+		t.Fatalf("%d events recorded by a failing sink", n)
+	}
+}

@@ -21,6 +21,7 @@ type metrics struct {
 	receipts    *prometheus.CounterVec
 	latency     prometheus.Histogram
 	storeErrors prometheus.Counter
+	unrecorded  prometheus.Counter
 	propagation prometheus.Histogram
 	// accepts is the decisions child of ACCEPT/ok, resolved at the first ACCEPT (not at
 	// start: the series appears when it has counted something), so that the hot path
@@ -48,13 +49,17 @@ func newMetrics() *metrics {
 			Name: "trusthandoff_store_errors_total",
 			Help: "Requests answered 503 because a store (nonces, revocations, pending, audit) was unavailable.",
 		}),
+		unrecorded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trusthandoff_audit_unrecorded_total",
+			Help: "Rejections answered although the audit sink failed to record them (an acceptance that cannot be recorded is refused instead, and counted in trusthandoff_store_errors_total).",
+		}),
 		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "trusthandoff_revocation_propagation_seconds",
 			Help:    "Delay between a revocation's time and its arrival on this node's revocation stream.",
 			Buckets: prometheus.ExponentialBuckets(1e-4, 2, 16),
 		}),
 	}
-	m.reg.MustRegister(m.decisions, m.receipts, m.latency, m.storeErrors, m.propagation,
+	m.reg.MustRegister(m.decisions, m.receipts, m.latency, m.storeErrors, m.unrecorded, m.propagation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

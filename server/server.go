@@ -138,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 		verify.WithRevocations(cfg.Store),
 		verify.WithLimits(canonical.Limits{MaxBytes: cfg.MaxBodyBytes}),
 		verify.WithClock(cfg.Now),
+		verify.WithPacketDigests(), // every answer names its packet's digest
 	)
 	if cfg.Audit != nil {
 		opts = append(opts, verify.WithAudit(cfg.Audit, producerID))

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,6 +95,12 @@ func storeFailure(d *verify.Decision, err error) *verify.Decision {
 }
 
 func (s *Server) writeDecision(w http.ResponseWriter, d *verify.Decision) *apiError {
+	if d.AuditErr != nil && d.Reason != reason.StoreUnavailable {
+		// A rejection stands without its record (an acceptance without one was turned into
+		// store_unavailable by the verifier): the operator must know the record has a gap.
+		s.metrics.unrecorded.Inc()
+		s.log.Warn("rejection not recorded: the audit sink failed", "packet_id", d.PacketID, "reason", string(d.Reason), "error", d.AuditErr.Error())
+	}
 	switch d.Reason {
 	case reason.MalformedEnvelope:
 		return errf(400, CodeMalformed, d.Detail)
@@ -187,36 +192,13 @@ func toDecision(d *verify.Decision) Decision {
 	if out.Flags == nil {
 		out.Flags = []string{}
 	}
-	if d.Envelope != nil && d.Rule != "" {
-		dg := d.Digest
-		if dg == ([32]byte{}) {
-			var ok bool
-			if dg, ok = packetDigest(d.Envelope.Packet, d.Rule); !ok {
-				return out
-			}
-		}
-		h := digestKey(dg)
+	// The verifier hashes the digest from the bytes its signature check verified
+	// (verify.WithPacketDigests): set exactly when the signature verified.
+	if d.Rule != "" && d.Digest != ([32]byte{}) {
+		h := digestKey(d.Digest)
 		out.PacketDigest = &h
 	}
 	return out
-}
-
-// digestBufs holds the buffers packetDigest encodes signing bytes into.
-var digestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-// packetDigest is approval.Digest without allocating the signing bytes: every ACCEPT
-// answers with its packet digest.
-func packetDigest(p *packet.Packet, r packet.Rule) ([32]byte, bool) {
-	bp := digestBufs.Get().(*[]byte)
-	defer digestBufs.Put(bp)
-	msg, err := p.SigningBytes((*bp)[:0], r)
-	if err != nil {
-		return [32]byte{}, false
-	}
-	if cap(msg) <= 64<<10 { // keep typical buffers, drop huge ones
-		*bp = msg[:0]
-	}
-	return sha256.Sum256(msg), true
 }
 
 // pendingRecord is what the server keeps in the pending store for a held handoff: the
