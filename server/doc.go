@@ -1,7 +1,8 @@
 // Package server is the HTTP API of TrustHandoff (the sidecar behind `trusthandoff serve`):
 // a thin layer over the verify pipeline, the pending-approval store, the revocation store
-// and the registry. api/openapi.yaml (in the source repository) describes the wire
-// contract, requests and responses both; a test checks it against the handlers.
+// and the registry. In the source repository, spec/http-api.md gives its rules and
+// api/openapi.yaml the wire contract, requests and responses both, which a test checks
+// against the handlers.
 //
 // Agents authenticate with bearer tokens (Tokens maps the SHA-256 of each token to an
 // agent id; the token itself is never stored). A token makes the server verify as that

@@ -64,7 +64,8 @@ func serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve --listen 127.0.0.1:PORT --registry REG (--state DIR | --redis URL) [--policy FILE] [--keys DIR] [--agent-tokens FILE] [--admin-token-file FILE] [--open-verify]",
 		Short: "Run the HTTP API (the sidecar): verify, sign, approve and revoke handoffs",
-		Long: `Serve the TrustHandoff HTTP API (described by api/openapi.yaml in the source repository).
+		Long: `Serve the TrustHandoff HTTP API (api/openapi.yaml and spec/http-api.md in the source
+repository describe it).
 
 Agents authenticate with bearer tokens ('trusthandoff token add' creates one; the
 --agent-tokens file stores only their SHA-256). A token makes the server verify as that
