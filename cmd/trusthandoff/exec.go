@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,8 +19,11 @@ import (
 	"github.com/trusthandoff/trusthandoff-go/approval"
 	"github.com/trusthandoff/trusthandoff-go/canonical"
 	"github.com/trusthandoff/trusthandoff-go/gate"
+	"github.com/trusthandoff/trusthandoff-go/identity"
+	"github.com/trusthandoff/trusthandoff-go/internal/atomicfile"
 	"github.com/trusthandoff/trusthandoff-go/packet"
 	"github.com/trusthandoff/trusthandoff-go/reason"
+	"github.com/trusthandoff/trusthandoff-go/receipt"
 	"github.com/trusthandoff/trusthandoff-go/revocation"
 	"github.com/trusthandoff/trusthandoff-go/verify"
 )
@@ -30,7 +34,15 @@ type execResult struct {
 	Ran         bool   `json:"ran"`
 	ExitCode    *int   `json:"exit_code,omitempty"`
 	Invalidated string `json:"invalidated,omitempty"` // reason code that stopped the command
+	// With --receipt: the file written, the status it reports, and the reason bytes its
+	// reason_hash covers, as a string (give them to 'receipt verify --reason').
+	Receipt       string `json:"receipt,omitempty"`
+	ReceiptStatus string `json:"receipt_status,omitempty"`
+	ReceiptReason string `json:"receipt_reason,omitempty"`
 }
+
+// maxOutcomeBytes bounds the --outcome-file exec hashes into a receipt.
+const maxOutcomeBytes = 64 << 20
 
 // exitCommandFailed: the handoff was accepted, but the command failed: it exited non-zero,
 // a signal ended it, or it could not be started.
@@ -43,6 +55,8 @@ const approvalPoll = 200 * time.Millisecond
 func execCmd() *cobra.Command {
 	var f verifyFlags
 	var waitApproval, killAfter time.Duration
+	var receiptOut, outcomeFile string
+	var executor executorFlags
 	c := &cobra.Command{
 		Use:   "exec [--registry REG] [--state DIR | --redis URL] [flags] ENVELOPE -- COMMAND [ARG...]",
 		Short: "Verify a handoff and run a command under it, stopping the command when the handoff lapses",
@@ -74,6 +88,16 @@ TRUSTHANDOFF_ACTIONS (the packet's allowed_actions as a JSON array, e.g. ["read_
 When it ends, exec prints {"decision", "reason", "packet_id", "detail", "ran",
 "exit_code", "invalidated"} on stdout.
 
+With --receipt FILE exec also writes the execution receipt the executor signs with
+--receipt-key; it implies --as EXECUTOR (the key's agent, or --receipt-agent-id), so a
+packet addressed to anyone else is rejected wrong_recipient and the command does not run.
+The receipt's status is OK when the command exited 0, ERROR when it failed, TIMEOUT when
+the handoff expired while it ran, REJECTED when the handoff was refused or revoked; the
+outcome it hashes is the content of --outcome-file (which the command writes; empty when
+none is given or the file is missing), and the bytes of its reason are printed as the
+string "receipt_reason" (give both to 'trusthandoff receipt verify'). No receipt is written for an envelope that does
+not parse or is addressed to someone else.
+
 Exit codes:
   0  the handoff was accepted and the command exited 0
   1  rejected (the command did not run), or the command was stopped because the handoff
@@ -86,6 +110,7 @@ Exit codes:
 		Example: `  trusthandoff exec --registry reg.json --redis redis://127.0.0.1:6379/0 env.json -- ./summarize.sh
   trusthandoff exec --registry reg.json approved.json -- python3 agent.py --task refund
   trusthandoff exec --registry reg.json --wait-approval 10m env.json -- ./refund.sh &
+  trusthandoff exec --registry reg.json --receipt out.receipt --receipt-key bob.key --outcome-file out.txt env.json -- sh -c './summarize.sh > out.txt'
   trusthandoff approve --key olga.key --envelope env.json > env.tmp && mv env.tmp env.json`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -103,6 +128,29 @@ Exit codes:
 			}
 			if waitApproval > 0 && args[0] == "-" {
 				return usageErr("--wait-approval re-reads ENVELOPE for approvals: give a file, not stdin")
+			}
+			var signer *identity.KeySigner
+			var signAs string
+			switch {
+			case receiptOut != "":
+				if executor.key == "" {
+					return usageErr("--receipt needs --receipt-key (the executor's key)")
+				}
+				var err error
+				if signer, signAs, err = executor.signer(); err != nil {
+					return err
+				}
+				// The executor signs only for packets addressed to it: bind the recipient,
+				// so that any other packet is rejected before the command runs.
+				if !c.Flags().Changed("as") {
+					if err := c.Flags().Set("as", signAs); err != nil {
+						return usageErr("--as: %v", err)
+					}
+				} else if f.as != signAs {
+					return usageErr("--as %s is not the receipt's executor %s", f.as, signAs)
+				}
+			case executor.key != "" || executor.agentID != "" || outcomeFile != "":
+				return usageErr("--receipt-key, --receipt-agent-id and --outcome-file go with --receipt")
 			}
 			data, err := readInput(c, args[:1], int64(f.maxBytes))
 			if err != nil {
@@ -145,7 +193,7 @@ Exit codes:
 			}
 
 			res := execResult{}
-			d, err := g.Execute(ctx, data, func(runCtx context.Context, d *verify.Decision) error {
+			run := func(runCtx context.Context, d *verify.Decision) error {
 				stopFeed()
 				if onDemand {
 					_ = st.Close() // the verification is over: release the state directory
@@ -153,7 +201,14 @@ Exit codes:
 				started, code, err := runContained(runCtx, argv(c, args), commandEnv(d.Envelope.Packet), killAfter)
 				res.Ran, res.ExitCode = started, code
 				return err
-			})
+			}
+			var d *verify.Decision
+			var werr error // the receipt could not be written
+			if signer == nil {
+				d, err = g.Execute(ctx, data, run)
+			} else {
+				d, err, werr = execWithReceipt(ctx, g, signer, signAs, data, run, &res, receiptOut, outcomeFile, c.ErrOrStderr())
+			}
 			res.Decision = d
 			if d == nil {
 				res.Decision = &verify.Decision{Decision: verify.Reject, Reason: reason.Of(err, reason.StoreUnavailable)}
@@ -163,6 +218,9 @@ Exit codes:
 			}
 			if perr := printJSON(c, res); perr != nil {
 				return perr
+			}
+			if werr != nil {
+				return unavailable(werr)
 			}
 			switch {
 			case res.Invalidated != "":
@@ -176,6 +234,8 @@ Exit codes:
 				return &exitError{code: exitCommandFailed, err: err}
 			case *res.ExitCode != 0:
 				return &exitError{code: exitCommandFailed}
+			case err != nil: // it exited 0, but its outcome could not be read (--outcome-file)
+				return &exitError{code: exitCommandFailed, err: err}
 			}
 			return nil
 		},
@@ -183,6 +243,10 @@ Exit codes:
 	f.register(c)
 	c.Flags().DurationVar(&waitApproval, "wait-approval", 0, "how long a handoff that needs review waits for approvals added to ENVELOPE (0: do not wait)")
 	c.Flags().DurationVar(&killAfter, "kill-after", 5*time.Second, "SIGKILL what is left of the command's process group this long after SIGTERM")
+	c.Flags().StringVar(&receiptOut, "receipt", "", "write the signed execution receipt of the run to this file")
+	c.Flags().StringVar(&executor.key, "receipt-key", "", "with --receipt: the executor's private key file (mode 0600)")
+	c.Flags().StringVar(&executor.agentID, "receipt-agent-id", "", "with --receipt: the executor's registered agent id, when it is not the key's own (after a key rotation)")
+	c.Flags().StringVar(&outcomeFile, "outcome-file", "", "with --receipt: the file the command writes its result to; the receipt hashes its content")
 	return c
 }
 
@@ -315,4 +379,71 @@ func (fd *approvalFeed) read() (*packet.Envelope, error) {
 		return nil, err
 	}
 	return packet.ParseEnvelope(b, canonical.Limits{MaxBytes: fd.maxBytes})
+}
+
+// execWithReceipt runs the command through receipt.Run, so that what came of it is
+// receipted as the library does it, and writes the receipt to out. The command's failure
+// (a non-zero exit) is the task's error, so the receipt says ERROR.
+func execWithReceipt(ctx context.Context, g *gate.Gate, s identity.Signer, executor string, data []byte,
+	run func(context.Context, *verify.Decision) error, res *execResult, out, outcomeFile string, stderr io.Writer) (d *verify.Decision, err, writeErr error) {
+	task := func(runCtx context.Context, d *verify.Decision) ([]byte, error) {
+		err := run(runCtx, d)
+		if err == nil && res.ExitCode != nil && *res.ExitCode != 0 {
+			err = fmt.Errorf("the command exited with status %d", *res.ExitCode)
+		}
+		if err == nil && res.ExitCode == nil && runCtx.Err() == nil {
+			err = errors.New("the command did not finish")
+		}
+		outcome, oerr := readOutcome(outcomeFile)
+		return outcome, errors.Join(err, oerr)
+	}
+	rr, rc, err := receipt.Run(ctx, g, s, data, task, receipt.WithExecutor(executor))
+	if rr != nil {
+		d = rr.Decision
+	}
+	if rc == nil {
+		if d != nil && d.Envelope != nil {
+			fmt.Fprintf(stderr, "trusthandoff: warning: no receipt written: %v\n", err)
+		}
+		return d, err, nil
+	}
+	wire, werr := rc.MarshalJSON()
+	if werr == nil {
+		werr = atomicfile.Write(out, append(wire, '\n'), 0o644)
+	}
+	if werr != nil {
+		return d, err, fmt.Errorf("--receipt: %w", werr)
+	}
+	res.Receipt, res.ReceiptStatus, res.ReceiptReason = out, string(rr.Status), string(rr.Reason)
+	return d, err, nil
+}
+
+// readOutcome reads the outcome file (nothing when none is given or it does not exist).
+func readOutcome(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	fi, err := os.Stat(path) // before opening: opening a FIFO would block
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("--outcome-file: %s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--outcome-file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("--outcome-file: %s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxOutcomeBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("--outcome-file: %w", err)
+	}
+	if len(b) > maxOutcomeBytes {
+		return nil, fmt.Errorf("--outcome-file: larger than %d bytes", maxOutcomeBytes)
+	}
+	return b, nil
 }

@@ -54,10 +54,15 @@ func TestExecStopsCommandAtExpiry(t *testing.T) {
 	w := newWorld(t)
 	env := sign(t, w, "alice", "bob", "--actions", "read_tickets", "--ttl", "2s")
 	start := time.Now()
-	res := mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, env, "--", "sleep", "30").json(t)
-	if res["ran"] != true || res["invalidated"] != "expired" {
+	rfile := filepath.Join(w.dir, "run.receipt")
+	res := mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, "--receipt", rfile, "--receipt-key", w.key("bob"), env, "--", "sleep", "30").json(t)
+	if res["ran"] != true || res["invalidated"] != "expired" || res["receipt_status"] != "TIMEOUT" {
 		t.Fatalf("%v", res)
 	}
+	// The TIMEOUT receipt verifies: it ended as the handoff lapsed.
+	reason := w.write(t, "reason.json", res["receipt_reason"].(string))
+	wantReason(t, mustTH(t, 0, "", "receipt", "verify", "--registry", w.reg, "--state", w.state, "--envelope", env,
+		"--outcome", "", "--reason-file", reason, rfile).json(t), "ACCEPT", "ok")
 	if took := time.Since(start); took > 15*time.Second {
 		t.Fatalf("the command ran %v past a 2 s handoff", took)
 	}
@@ -133,5 +138,62 @@ func TestExecStopsCommandOnRevocation(t *testing.T) {
 				t.Fatalf("result %s (%v)", stdout.String(), err)
 			}
 		})
+	}
+}
+
+// TestExecWritesReceipts: exec --receipt signs what came of the run as the executor, and
+// 'receipt verify' accepts it with the command's outcome: OK for a success, ERROR (with
+// its reason) for a failure; a packet for another agent does not run; usage errors.
+func TestExecWritesReceipts(t *testing.T) {
+	w := newWorld(t)
+	env := sign(t, w, "alice", "bob", "--actions", "read_tickets")
+	outcome := filepath.Join(w.dir, "out.txt")
+	rfile := filepath.Join(w.dir, "run.receipt")
+	res := mustTH(t, 0, "", "exec", "--registry", w.reg, "--state", w.state, "--receipt", rfile, "--receipt-key", w.key("bob"),
+		"--outcome-file", outcome, env, "--", "sh", "-c", "echo 3 tickets > "+outcome).json(t)
+	if res["receipt"] != rfile || res["receipt_status"] != "OK" || res["receipt_reason"] != nil {
+		t.Fatalf("result %v", res)
+	}
+	verify := []string{"receipt", "verify", "--registry", w.reg, "--state", w.state, "--envelope", env}
+	wantReason(t, mustTH(t, 1, "", append(verify, "--dry-run", "--outcome", "0 tickets", rfile)...).json(t), "REJECT", "outcome_mismatch")
+	d := mustTH(t, 0, "", append(verify, "--outcome-file", outcome, rfile)...).json(t)
+	wantReason(t, d, "ACCEPT", "ok")
+	if d["executor"] != w.ids["bob"] {
+		t.Fatalf("decision %v", d)
+	}
+
+	// A failing command: exit 4, and a valid receipt saying ERROR with its reason.
+	env2 := sign(t, w, "alice", "bob")
+	os.Remove(outcome)
+	r := mustTH(t, 4, "", "exec", "--registry", w.reg, "--state", w.state, "--receipt", rfile, "--receipt-key", w.key("bob"),
+		"--outcome-file", outcome, env2, "--", "sh", "-c", "exit 7")
+	res = r.json(t)
+	if res["receipt_status"] != "ERROR" || res["exit_code"] != float64(7) {
+		t.Fatalf("result %v", res)
+	}
+	reason, _ := res["receipt_reason"].(string)
+	if !strings.Contains(reason, "status 7") {
+		t.Fatalf("receipt_reason %q", reason)
+	}
+	reasonFile := w.write(t, "reason.json", reason)
+	wantReason(t, mustTH(t, 0, "", append([]string{"receipt", "verify", "--registry", w.reg, "--state", w.state, "--envelope", env2},
+		"--outcome", "", "--reason-file", reasonFile, rfile)...).json(t), "ACCEPT", "ok")
+
+	// A packet for bob with carol's key: wrong_recipient, and nothing runs.
+	ran := filepath.Join(w.dir, "ran")
+	res = mustTH(t, 1, "", "exec", "--registry", w.reg, "--state", w.state, "--receipt", filepath.Join(w.dir, "c.receipt"), "--receipt-key", w.key("carol"),
+		sign(t, w, "alice", "bob"), "--", "touch", ran).json(t)
+	wantReason(t, res, "REJECT", "wrong_recipient")
+	if _, err := os.Stat(ran); err == nil {
+		t.Fatal("the command ran for a packet addressed to another agent than the executor")
+	}
+
+	for _, args := range [][]string{
+		{"--receipt", rfile},            // no key
+		{"--receipt-key", w.key("bob")}, // no --receipt
+		{"--outcome-file", outcome},     // no --receipt
+		{"--receipt", rfile, "--receipt-key", w.key("bob"), "--as", w.ids["carol"]}, // --as someone else
+	} {
+		mustTH(t, 2, "", append(append([]string{"exec", "--registry", w.reg, "--state", w.state}, args...), sign(t, w, "alice", "bob"), "--", "true")...)
 	}
 }
