@@ -102,6 +102,11 @@ log from it (events deduplicated by event id, in stream order).
 A decision is answered only after its line was written; once a write fails, verifications
 answer 503 and /readyz answers 503.
 
+With any of the three, revocations, approvals and registry changes made through the API
+are recorded too: a change that grants authority only once its event is recorded (else
+503, and it is not made); a revocation takes effect first, then is recorded (503 when that
+fails, saying it took effect).
+
 Every flag may also come from the environment (TRUSTHANDOFF_ + the flag name in upper
 case with - as _, e.g. TRUSTHANDOFF_AGENT_TOKENS) or from --config FILE (a YAML or JSON
 object of flag names to values); a flag on the command line wins over the environment,
