@@ -98,7 +98,7 @@ func (s *Server) attachApproval(r *http.Request, a *approval.Approval, c caller)
 		return false, s.unavailable(err)
 	}
 	if !ok {
-		return false, s.record(ctx, approvalEvent(a, false, c, s))
+		return false, s.record(ctx, s.approvalEvent(a, false, c))
 	}
 	env, requested, err := s.decodePending(data)
 	if err != nil {
@@ -115,7 +115,7 @@ func (s *Server) attachApproval(r *http.Request, a *approval.Approval, c caller)
 		return false, s.unavailable(d.Err)
 	case reason.PolicyDenied:
 		if a.Decision == approval.Deny {
-			if aerr := s.record(ctx, approvalEvent(a, true, c, s)); aerr != nil {
+			if aerr := s.record(ctx, s.approvalEvent(a, true, c)); aerr != nil {
 				return false, aerr
 			}
 			// Record the deny for good (verification with it, not a dry run: a deny is
@@ -135,7 +135,7 @@ func (s *Server) attachApproval(r *http.Request, a *approval.Approval, c caller)
 	if err != nil {
 		return false, errf(500, CodeInternal, "encoding the held handoff failed")
 	}
-	if aerr := s.record(ctx, approvalEvent(a, true, c, s)); aerr != nil {
+	if aerr := s.record(ctx, s.approvalEvent(a, true, c)); aerr != nil {
 		return false, aerr
 	}
 	if err := s.store.Put(ctx, a.PacketDigest, rec, s.pendingExpiry(env)); err != nil {

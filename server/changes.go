@@ -46,7 +46,8 @@ func (c caller) by() string {
 	return c.agent
 }
 
-func approvalEvent(a *approval.Approval, held bool, c caller, s *Server) audit.Event {
+// approvalEvent is the approval_recorded event of a, submitted by c.
+func (s *Server) approvalEvent(a *approval.Approval, held bool, c caller) audit.Event {
 	return audit.ApprovalRecordedEvent(producerID, audit.Approval{
 		ApprovalID: a.ApprovalID, PacketDigest: a.PacketDigest, Approver: a.Approver,
 		Decision: a.Decision, ExpiresAt: a.ExpiresAt.Time(),

@@ -149,22 +149,13 @@ func (s *Server) handleAddAgent(w http.ResponseWriter, r *http.Request, _ caller
 		}
 	}
 	var id string
-	var unrecorded *apiError
-	if aerr := s.mutateRegistry(func(reg *registry.Registry) error {
+	if aerr := s.grantRegistry(r.Context(), func(reg *registry.Registry) (audit.Event, error) {
 		var err error
 		if id, err = reg.Add(req.AgentID, pub, req.Roles, nil); err != nil {
-			return err
+			return audit.Event{}, err
 		}
-		// Recorded before the new registry is written or served.
-		ev := audit.RegistryChangeEvent(producerID, audit.RegistryAdd, id, pub, req.Roles, s.now(), "admin")
-		if unrecorded = s.record(r.Context(), ev); unrecorded != nil {
-			return errUnrecorded
-		}
-		return nil
+		return audit.RegistryChangeEvent(producerID, audit.RegistryAdd, id, pub, req.Roles, s.now(), "admin"), nil
 	}); aerr != nil {
-		if unrecorded != nil {
-			return unrecorded
-		}
 		return aerr
 	}
 	s.log.Info("registry: agent added", "agent_id", id)
@@ -191,24 +182,16 @@ func (s *Server) handleRotateAgent(w http.ResponseWriter, r *http.Request, _ cal
 	if req.Overlap.set {
 		overlap = req.Overlap.d
 	}
-	var unrecorded *apiError
-	if aerr := s.mutateRegistry(func(reg *registry.Registry) error {
+	if aerr := s.grantRegistry(r.Context(), func(reg *registry.Registry) (audit.Event, error) {
 		a, ok := reg.Agent(id)
 		if !ok {
-			return errNoAgent
+			return audit.Event{}, errNoAgent
 		}
 		if err := reg.Rotate(id, pub, s.now(), overlap); err != nil {
-			return err
+			return audit.Event{}, err
 		}
-		ev := audit.RegistryChangeEvent(producerID, audit.RegistryRotate, id, pub, a.Roles, s.now(), "admin")
-		if unrecorded = s.record(r.Context(), ev); unrecorded != nil {
-			return errUnrecorded
-		}
-		return nil
+		return audit.RegistryChangeEvent(producerID, audit.RegistryRotate, id, pub, a.Roles, s.now(), "admin"), nil
 	}); aerr != nil {
-		if unrecorded != nil {
-			return unrecorded
-		}
 		return aerr
 	}
 	s.log.Info("registry: key rotated", "agent_id", id)
@@ -244,6 +227,27 @@ var (
 	errNoAgent    = errors.New("no such agent")
 	errUnrecorded = errors.New("the change could not be recorded")
 )
+
+// grantRegistry is mutateRegistry for a change that grants authority: fn makes it and
+// returns its event, which is recorded before the changed registry is written or served.
+// A change that cannot be recorded is not made (503).
+func (s *Server) grantRegistry(ctx context.Context, fn func(*registry.Registry) (audit.Event, error)) *apiError {
+	var unrecorded *apiError
+	aerr := s.mutateRegistry(func(reg *registry.Registry) error {
+		ev, err := fn(reg)
+		if err != nil {
+			return err
+		}
+		if unrecorded = s.record(ctx, ev); unrecorded != nil {
+			return errUnrecorded
+		}
+		return nil
+	})
+	if unrecorded != nil {
+		return unrecorded
+	}
+	return aerr
+}
 
 // cloneRegistry returns a copy of r through its file form.
 func cloneRegistry(r *registry.Registry) (*registry.Registry, error) {

@@ -991,13 +991,9 @@ func (v *Verifier) eventPayload(d *Decision) map[string]any {
 	} else if ids := v.claimedCapabilities(env); len(ids) > 0 {
 		payload["capability_ids_claimed"] = ids
 	}
-	if d.Rule != "" {
+	if d.Rule != "" { // the signature verified, so d.Digest is set (a sink is)
 		payload["signing_rule"] = string(d.Rule)
-		digest := d.Digest
-		if digest == ([32]byte{}) {
-			digest, _ = approval.Digest(p, d.Rule) // it verified under d.Rule, so it encodes
-		}
-		payload["packet_digest"] = hex.EncodeToString(digest[:])
+		payload["packet_digest"] = hex.EncodeToString(d.Digest[:])
 	}
 	if len(env.Approvals) > 0 {
 		var as []any

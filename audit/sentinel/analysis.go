@@ -153,7 +153,7 @@ func observe(r *audit.Record) *obs {
 	case o.typ == audit.RegistryChange && str(p, "op") == audit.RegistryRevoke:
 		o.revKind, o.revID, o.revAt = "agent", str(p, "agent_id"), tm(p, "at")
 	}
-	if o.revAt.IsZero() {
+	if o.revID != "" && o.revAt.IsZero() { // no (valid) time of its own: when it was recorded
 		o.revAt = o.ts
 	}
 	if l, ok := p["approvals"].([]any); ok {

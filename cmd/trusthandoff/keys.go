@@ -125,26 +125,15 @@ exit 2.`,
 				}
 				nb = &t
 			}
-			sink, err := auditLog.open()
-			if err != nil {
-				return err
-			}
-			defer closeSink(sink)
 			var id string
-			var unrecorded error
-			err = registry.Update(reg, func(r *registry.Registry) error {
+			if err := grantRegistry(c, &auditLog, reg, func(r *registry.Registry) (audit.Event, error) {
+				var err error
 				if id, err = r.Add(agentID, pub, roles, nb); err != nil {
-					return err
+					return audit.Event{}, err
 				}
-				// A grant is recorded before the registry file holds it.
-				unrecorded = emitChange(c, sink, audit.RegistryChangeEvent("trusthandoff-cli", audit.RegistryAdd, id, pub, roles, time.Now(), "operator"))
-				return unrecorded
-			})
-			if unrecorded != nil {
-				return unavailable(fmt.Errorf("the audit log did not record the change, so it was not made: %w", unrecorded))
-			}
-			if err != nil {
-				return usageErr("%v", err)
+				return audit.RegistryChangeEvent("trusthandoff-cli", audit.RegistryAdd, id, pub, roles, time.Now(), "operator"), nil
+			}); err != nil {
+				return err
 			}
 			return printJSON(c, map[string]any{"agent_id": id, "roles": roles, "registry": reg})
 		},
@@ -178,25 +167,14 @@ it: small-order, non-canonical and already registered keys are refused with exit
 			if err != nil {
 				return err
 			}
-			sink, err := auditLog.open()
-			if err != nil {
-				return err
-			}
-			defer closeSink(sink)
-			var unrecorded error
-			err = registry.Update(reg, func(r *registry.Registry) error {
+			if err := grantRegistry(c, &auditLog, reg, func(r *registry.Registry) (audit.Event, error) {
 				if err := r.Rotate(agentID, pub, when, overlap); err != nil {
-					return err
+					return audit.Event{}, err
 				}
 				a, _ := r.Agent(agentID)
-				unrecorded = emitChange(c, sink, audit.RegistryChangeEvent("trusthandoff-cli", audit.RegistryRotate, agentID, pub, a.Roles, when, "operator"))
-				return unrecorded
-			})
-			if unrecorded != nil {
-				return unavailable(fmt.Errorf("the audit log did not record the change, so it was not made: %w", unrecorded))
-			}
-			if err != nil {
-				return usageErr("%v", err)
+				return audit.RegistryChangeEvent("trusthandoff-cli", audit.RegistryRotate, agentID, pub, a.Roles, when, "operator"), nil
+			}); err != nil {
+				return err
 			}
 			return printJSON(c, map[string]any{"agent_id": agentID, "rotated_at": when.UTC(), "overlap_until": when.Add(overlap).UTC()})
 		},
@@ -292,4 +270,32 @@ func parseAt(at string) (time.Time, error) {
 		return time.Time{}, usageErr("--at wants an RFC 3339 instant such as 2026-04-01T12:00:30Z: %v", err)
 	}
 	return t, nil
+}
+
+// grantRegistry applies a change that grants authority to the registry file reg: fn makes
+// it and returns its event, which is appended to --audit-log (when given) before the file
+// is written. A change that cannot be recorded is not made (exit 3); fn's refusal is a
+// usage error.
+func grantRegistry(c *cobra.Command, auditLog *auditLogFlags, reg string, fn func(*registry.Registry) (audit.Event, error)) error {
+	sink, err := auditLog.open()
+	if err != nil {
+		return err
+	}
+	defer closeSink(sink)
+	var unrecorded error
+	err = registry.Update(reg, func(r *registry.Registry) error {
+		ev, err := fn(r)
+		if err != nil {
+			return err
+		}
+		unrecorded = emitChange(c, sink, ev)
+		return unrecorded
+	})
+	if unrecorded != nil {
+		return unavailable(fmt.Errorf("the audit log did not record the change, so it was not made: %w", unrecorded))
+	}
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	return nil
 }

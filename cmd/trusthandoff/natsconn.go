@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -47,6 +46,3 @@ func connectNATS(flag, urls string) (*nats.Conn, error) {
 	}
 	return nc, nil
 }
-
-// errNATSAndLog is the usage error of serve given both audit destinations.
-var errNATSAndLog = errors.New("--audit-nats and --audit-log are two destinations for the same events: give one (run 'audit collect' to build the cluster's log from the stream)")

@@ -290,7 +290,7 @@ func runServe(c *cobra.Command, f *serveFlags) error {
 	}
 
 	if f.auditNATS != "" && p.auditLog != "" {
-		return usageErr("%v", errNATSAndLog)
+		return usageErr("--audit-nats and --audit-log are two destinations for the same events: give one (run 'audit collect' to build the cluster's log from the stream)")
 	}
 	if f.auditStdout && (f.auditNATS != "" || p.auditLog != "") {
 		return usageErr("--audit-stdout, --audit-log and --audit-nats are destinations for the same events: give one")
